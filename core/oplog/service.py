@@ -1,0 +1,81 @@
+"""Writing and reading the operation log (SPEC F-MON-7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.queryset import QuerySet
+
+from core.actor import Actor
+from core.oplog.models import OperationLog, OperatorKind
+
+SECRET_KEYS = frozenset({"password", "passwordHash", "password_hash", "newPassword", "oldPassword", "refreshToken",
+                         "token", "secret"})
+
+
+def redact(value: Any) -> Any:
+    """Copy of `value` with secrets replaced, so the log never holds a password or token."""
+    if isinstance(value, dict):
+        return {k: ("***" if k in SECRET_KEYS else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    return str(value)
+
+
+async def record(
+    actor: Actor | None,
+    *,
+    kind: OperatorKind,
+    module: str,
+    action: str,
+    summary: str,
+    detail: dict[str, Any] | None = None,
+    outcome: str = "ok",
+    request_id: str = "",
+    operator_name: str | None = None,
+) -> OperationLog:
+    """Append one entry; call inside the transaction of the change it records."""
+    user_id = actor.user_id if actor and actor.user_id else None
+    return await OperationLog.create(
+        operator_id=user_id,
+        operator_name=(operator_name or (actor.name if actor else ""))[:40],
+        operator_kind=kind,
+        module=module[:40],
+        action=action[:60],
+        summary=summary[:200],
+        detail=redact(detail or {}),
+        outcome=outcome[:20],
+        request_id=request_id,
+    )
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    operator_id: int | None = None
+    operator_name: str | None = None
+    module: str | None = None
+    kind: OperatorKind | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def query(f: LogFilter) -> QuerySet[OperationLog]:
+    """The log filtered in SQL, newest first."""
+    qs = OperationLog.all()
+    if f.operator_id is not None:
+        qs = qs.filter(operator_id=f.operator_id)
+    if f.operator_name:
+        qs = qs.filter(operator_name__icontains=f.operator_name)
+    if f.module:
+        qs = qs.filter(module=f.module)
+    if f.kind:
+        qs = qs.filter(operator_kind=f.kind)
+    if f.since:
+        qs = qs.filter(created_at__gte=f.since)
+    if f.until:
+        qs = qs.filter(created_at__lt=f.until)
+    return qs

@@ -1,0 +1,80 @@
+"""The Starlette application: /graphql (HTTP + websocket), /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from tortoise import connections
+
+from core.config import current_settings
+from core.db import close_db, init_db
+from schema.context import Context, bearer, build_context
+from schema.metrics import MetricsMiddleware, metrics
+from schema.schema import build_schema
+
+log = logging.getLogger("lendline.app")
+
+
+class LendlineGraphQL(GraphQL):
+    """Strawberry's ASGI view with our context; the request id travels back in a header."""
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
+        token = bearer(request.headers.get("authorization")) if isinstance(request, Request) else None
+        ctx = await build_context(request, response, token)
+        if isinstance(response, Response):
+            response.headers["x-request-id"] = ctx.request_id
+        return ctx
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception as exc:  # the point is to report any failure as "not ready"
+        log.warning("readiness check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+def create_app(*, manage_db: bool = True) -> Starlette:
+    """Build the app; `manage_db=False` when the caller (tests, the demo command) owns the ORM."""
+    settings = current_settings()
+    graphql = LendlineGraphQL(build_schema(), graphql_ide=None if settings.production else "graphiql")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_db:
+            await init_db()
+        try:
+            yield
+        finally:
+            if manage_db:
+                await close_db()
+
+    middleware = [Middleware(MetricsMiddleware)]
+    if settings.cors_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                                     allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type",
+                                                                                   "x-request-id"]))
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -1,0 +1,48 @@
+"""Per-request context: the caller, the request id, and request-scoped caches.
+
+Built once per request (HTTP) or per connection (websocket) before any resolver runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+
+from core.accounts.auth import authenticate
+from core.actor import Actor
+from core.errors import UserError
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket | None
+    response: Any = None
+    actor: Actor | None = None
+    auth_error: UserError | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def build_context(request: Request | WebSocket | None, response: Any, token: str | None) -> Context:
+    ctx = Context(request=request, response=response)
+    if request is not None:
+        rid = request.headers.get("x-request-id", "")
+        if rid and len(rid) <= 64 and rid.replace("-", "").isalnum():
+            ctx.request_id = rid
+    if token:
+        try:
+            ctx.actor = await authenticate(token)
+        except UserError as exc:
+            ctx.auth_error = exc
+    return ctx

@@ -1,0 +1,54 @@
+"""The strawberry schema: every domain's Query and Mutation merged, with limits on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from core.config import current_settings
+from core.errors import UserError
+from schema.accounts import AccountsMutation, AccountsQuery
+from schema.errors import MaskUnexpectedErrors
+from schema.oplog import OplogQuery
+from schema.review import ReviewMutation, ReviewQuery
+
+SDL_PATH = Path(__file__).with_name("schema.graphql")
+
+Query = merge_types("Query", (AccountsQuery, ReviewQuery, OplogQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, ReviewMutation))
+
+
+class LendlineSchema(strawberry.Schema):
+    """Logs only unexpected errors: refusals (permission, validation) are answers, not incidents."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        unexpected = [e for e in errors if e.original_error is not None
+                      and not isinstance(e.original_error, GraphQLError | UserError)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+def build_schema() -> strawberry.Schema:
+    settings = current_settings()
+    return LendlineSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=settings.query_depth_limit),
+            lambda: MaxTokensLimiter(max_token_count=settings.query_token_limit),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.query_alias_limit),
+            lambda: MaskUnexpectedErrors(production=settings.production),
+        ],
+    )
+
+
+def export_sdl(path: Path = SDL_PATH) -> str:
+    """Write the SDL the SPA teams code against; a test fails when the file drifts from the code."""
+    sdl = build_schema().as_str() + "\n"
+    path.write_text(sdl, encoding="utf-8")
+    return sdl
