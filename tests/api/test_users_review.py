@@ -263,3 +263,46 @@ async def test_review_queues(api: Api, people: dict[str, Any], tokens: dict[str,
     assert done["data"]["changeRequests"]["totalCount"] == 0
     reviewers = (await api("{reviewers{account}}", token=tokens["maker"]))["data"]["reviewers"]
     assert {r["account"] for r in reviewers} == {"checker1", "checker2", "admin"}
+
+
+async def test_user_list_filters(api: Api, people: dict[str, Any], tokens: dict[str, str]) -> None:
+    out = await propose(api, tokens, people)
+    await api(APPROVE, {"id": out["change"]["id"]}, tokens["checker"])
+    c = gid("User", people["checker"].id)
+    await api(UPDATE_USER, {"id": gid("User", people["viewer"].id), "i": {"phone": "9"}, "c": c}, tokens["maker"])
+    q = "query($f:UserFilter){users(filter:$f){totalCount edges{node{account}}}}"
+
+    async def accounts(f: dict[str, Any]) -> set[str]:
+        body = await api(q, {"f": f}, tokens["checker"])
+        return {e["node"]["account"] for e in body["data"]["users"]["edges"]}
+
+    assert await accounts({"makerId": gid("User", people["maker"].id)}) == {"bob_z"}
+    assert await accounts({"roleId": await _role_id("viewer")}) == {"bob_z", "viewer1"}
+    assert await accounts({"reviewState": "PENDING"}) == {"viewer1"}
+    assert "viewer1" not in await accounts({"reviewState": "SETTLED"})
+    assert await accounts({"keyword": "复核一"}) == {"bob_z", "checker1"}  # checked by, or named
+    page = await api("{users(first:2){totalCount pageInfo{hasNextPage endCursor} edges{node{account}}}}",
+                     token=tokens["checker"])
+    info = page["data"]["users"]
+    assert info["totalCount"] == 7 and info["pageInfo"]["hasNextPage"] is True
+    rest = await api("query($a:String){users(first:10,after:$a){edges{node{account}}}}",
+                     {"a": info["pageInfo"]["endCursor"]}, tokens["checker"])
+    seen = [e["node"]["account"] for e in info["edges"]] + [e["node"]["account"] for e in
+                                                            rest["data"]["users"]["edges"]]
+    assert len(seen) == len(set(seen)) == 7
+
+
+@pytest.mark.parametrize(("inp", "field", "code"), [
+    ({"name": "一二三四五六七八九十一二三四五六七八九十一", "key": "k"}, "name", "TOO_LONG"),
+    ({"name": "", "key": "k"}, "name", "REQUIRED"),
+    ({"name": "经办", "key": "k"}, "name", "NOT_UNIQUE"),
+    ({"name": "新角色", "key": "maker"}, "key", "NOT_UNIQUE"),
+    ({"name": "新角色", "key": "k" * 51}, "key", "TOO_LONG"),
+    ({"name": "新角色", "key": "k1"}, "key", "INVALID"),
+    ({"name": "新角色", "key": "k", "remark": "r" * 201}, "remark", "TOO_LONG"),
+])
+async def test_role_field_rules(api: Api, people: dict[str, Any], tokens: dict[str, str], inp: dict[str, Any],
+                                field: str, code: str) -> None:
+    body = await api("mutation($i:CreateRoleInput!,$c:ID!){createRole(input:$i,checkerId:$c){errors{field code}}}",
+                     {"i": inp, "c": gid("User", people["checker"].id)}, tokens["maker"])
+    assert body["data"]["createRole"]["errors"] == [{"field": field, "code": code}]
