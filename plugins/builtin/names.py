@@ -1,0 +1,103 @@
+"""Normalising and matching counterparty names against name lists.
+
+Bank statements spell the same firm many ways: full-width letters and brackets, stray spaces, the
+legal form (``股份有限公司``) or a branch (``…北京朝阳门营业部``) appended. So both list entries and
+counterparty names are normalised — NFKC (full-width → half-width), lower case, punctuation and
+spaces removed, trailing legal-form suffixes stripped — and then matched:
+
+* Chinese (non-ASCII) entries match exactly, or as a substring of the counterparty once the entry has
+  at least ``contains_min_length`` characters (two-character names like ``万科`` only match exactly,
+  otherwise they would hit unrelated firms);
+* ASCII entries (``OKX``, ``Gate.io``) match on whole words, so ``okx`` never matches ``bookxpress``.
+
+The longest matching entry wins, so ``国泰君安期货`` (futures) beats ``国泰君安`` (securities).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+
+LEGAL_SUFFIXES = ("股份有限公司", "有限责任公司", "股份公司", "有限公司", "公司", "coltd", "ltd", "limited",
+                  "inc", "corp", "corporation", "llc")
+_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+_ASCII_NOISE = {"co", "ltd", "limited", "inc", "corp", "corporation", "llc", "the"}
+
+
+def _nfkc(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).lower()
+
+
+def compact(name: str) -> str:
+    """Normalised, punctuation-free form with trailing legal-form suffixes removed."""
+    text = _PUNCT.sub("", _nfkc(name))
+    changed = True
+    while changed:
+        changed = False
+        for suffix in LEGAL_SUFFIXES:
+            if text.endswith(suffix) and len(text) > len(suffix) + 1:
+                text = text[: -len(suffix)]
+                changed = True
+    return text
+
+
+def ascii_words(name: str) -> tuple[str, ...]:
+    return tuple(w for w in _ASCII_WORD.findall(_nfkc(name)) if w not in _ASCII_NOISE)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    list_name: str
+    title: str
+    code: str
+    confidence: Decimal
+    name: str  # the entry as written in the list (for reasons shown to reviewers)
+    key: str  # compact form
+    words: tuple[str, ...]  # ASCII entries only
+
+    @property
+    def is_ascii(self) -> bool:
+        return self.name.isascii()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entry: Entry
+    exact: bool
+
+
+def _contains_words(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
+    n = len(needle)
+    return n > 0 and any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))
+
+
+class NameIndex:
+    """All entries of all lists, searchable by counterparty name."""
+
+    def __init__(self, entries: list[Entry], contains_min_length: int = 3) -> None:
+        self.entries = entries
+        self.contains_min_length = contains_min_length
+        self._exact: dict[str, list[Entry]] = {}
+        for entry in entries:
+            self._exact.setdefault(entry.key, []).append(entry)
+
+    def best_match(self, counterparty: str) -> Match | None:
+        key = compact(counterparty)
+        if not key:
+            return None
+        words = ascii_words(counterparty)
+        candidates: list[Match] = [Match(e, True) for e in self._exact.get(key, [])]
+        for entry in self.entries:
+            if entry.key == key:
+                continue
+            if entry.is_ascii:
+                if _contains_words(words, entry.words):
+                    candidates.append(Match(entry, False))
+            elif len(entry.key) >= self.contains_min_length and entry.key in key:
+                candidates.append(Match(entry, False))
+        if not candidates:
+            return None
+        return max(candidates, key=lambda m: (m.exact, len(m.entry.key), m.entry.confidence))
