@@ -43,6 +43,7 @@ from urllib.parse import quote
 
 import httpx
 
+from plugins.builtin.bases import HttpClientPlugin, InstructingProvider
 from plugins.builtin.signing import NonceCache, signed_headers, verify
 from plugins.definition import PluginDefinition
 from plugins.markers import hookimpl
@@ -118,19 +119,15 @@ def _error_reason(response: httpx.Response) -> tuple[str, str | None]:
         return response.reason_phrase or "refused", None
 
 
-class HttpPay:
+class HttpPay(HttpClientPlugin, InstructingProvider):
     def __init__(self, settings: HttpPaySettings) -> None:
         self.settings = settings
-        self._client: httpx.AsyncClient | None = None
         cb = settings.callback_secret or settings.secret
         self._callback_secret = cb.reveal()
         self._nonces = NonceCache(settings.callback_window_seconds)
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.settings.base_url,
-                                             timeout=self.settings.request_timeout)
-        return self._client
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.settings.base_url, timeout=self.settings.request_timeout)
 
     async def _send(self, method: str, path: str, body: dict[str, Any] | None = None,
                     idempotency_key: str | None = None) -> httpx.Response:
@@ -181,28 +178,6 @@ class HttpPay:
                                  reason_code="MALFORMED")
 
     # --- hooks ---------------------------------------------------------------------------------
-
-    @hookimpl
-    async def lendline_startup(self) -> None:
-        self._http()
-
-    @hookimpl
-    async def lendline_shutdown(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    @hookimpl
-    def lendline_payment_identifier(self) -> str:
-        return self.settings.identifier
-
-    @hookimpl
-    async def lendline_payment_disburse(self, order: PaymentOrder) -> PaymentResult:
-        return await self._instruct(PaymentKind.DISBURSE, order)
-
-    @hookimpl
-    async def lendline_payment_deduct(self, order: PaymentOrder) -> PaymentResult:
-        return await self._instruct(PaymentKind.DEDUCT, order)
 
     @hookimpl
     async def lendline_payment_query(self, idempotency_key: str) -> PaymentResult:

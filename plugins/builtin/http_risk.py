@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from plugins.builtin.bases import HttpClientPlugin
 from plugins.definition import PluginDefinition
 from plugins.markers import hookimpl
 from plugins.settings import Secret, SettingsError
@@ -84,29 +85,15 @@ def _convert(name: str, value: Any) -> IndicatorValue:
     raise ValueError(f"provider returned {type(value).__name__} for {kind.value} indicator {name!r}")
 
 
-class HttpRisk:
+class HttpRisk(HttpClientPlugin):
     def __init__(self, settings: HttpRiskSettings) -> None:
         self.settings = settings
         self.total_cost = Decimal("0.00")
         self.calls = 0
-        self._client: httpx.AsyncClient | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                base_url=self.settings.base_url, timeout=self.settings.request_timeout,
-                headers={"authorization": f"Bearer {self.settings.api_key.reveal()}"})
-        return self._client
-
-    @hookimpl
-    async def lendline_startup(self) -> None:
-        self._http()
-
-    @hookimpl
-    async def lendline_shutdown(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.settings.base_url, timeout=self.settings.request_timeout,
+                                 headers={"authorization": f"Bearer {self.settings.api_key.reveal()}"})
 
     @hookimpl
     def lendline_risk_indicators(self) -> list[IndicatorSpec]:

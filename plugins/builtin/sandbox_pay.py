@@ -31,6 +31,7 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from plugins.builtin.bases import InstructingProvider
 from plugins.builtin.signing import NonceCache, signed_headers, verify
 from plugins.definition import PluginDefinition
 from plugins.markers import hookimpl
@@ -123,7 +124,7 @@ class _Payment:
                              completed_at=self.completed_at)
 
 
-class SandboxPay:
+class SandboxPay(InstructingProvider):
     """The sandbox provider. Test helpers: ``force_next``, ``deposit``, ``drain_callbacks``, ``clock``."""
 
     def __init__(self, settings: SandboxPaySettings) -> None:
@@ -244,18 +245,6 @@ class SandboxPay:
         self._outbox.append(RawCallback("POST", self.callback_path, headers, body, received_at=now))
 
     # --- hooks ---------------------------------------------------------------------------------
-
-    @hookimpl
-    def lendline_payment_identifier(self) -> str:
-        return self.settings.identifier
-
-    @hookimpl
-    async def lendline_payment_disburse(self, order: PaymentOrder) -> PaymentResult:
-        return await self._instruct(PaymentKind.DISBURSE, order)
-
-    @hookimpl
-    async def lendline_payment_deduct(self, order: PaymentOrder) -> PaymentResult:
-        return await self._instruct(PaymentKind.DEDUCT, order)
 
     @hookimpl
     async def lendline_payment_query(self, idempotency_key: str) -> PaymentResult:
