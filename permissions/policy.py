@@ -52,6 +52,10 @@ class PolicyStore:
                 out.add(obj)
         return out & set(NODE_KEYS)
 
+    def roles_holding(self, node: str) -> set[str]:
+        """Keys of the roles that hold `node` (directly or through "*"), for SQL filters."""
+        return {sub for sub, obj in self._enforcer.get_policy() if obj in (node, ALL)}
+
     def role_nodes(self, role_key: str) -> set[str]:
         return self.nodes_for([role_key])
 

@@ -133,11 +133,10 @@ class ReviewQuery:
         store = policy_store()
         await store.refresh()
         actor = actor_of(info)
-        rows = await User.filter(enabled=True, deleted=False, roles__enabled=True).distinct().prefetch_related(
-            "roles").order_by("id")
-        return [ReviewerType(id=gid("User", u.id), name=u.name, account=u.account) for u in rows
-                if u.id != actor.user_id
-                and store.allowed([r.key for r in u.roles if r.enabled], service.REVIEW_NODE)]
+        reviewer_roles = list(store.roles_holding(service.REVIEW_NODE))
+        rows = await User.filter(enabled=True, deleted=False, roles__enabled=True, roles__key__in=reviewer_roles
+                                 ).exclude(id=actor.user_id).distinct().order_by("id")
+        return [ReviewerType(id=gid("User", u.id), name=u.name, account=u.account) for u in rows]
 
 
 @strawberry.type
