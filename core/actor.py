@@ -1,4 +1,4 @@
-"""Who is calling: the authenticated user, their enabled roles and page permissions.
+"""Who is calling: the authenticated user, their enabled roles, page permissions and data scope.
 
 Built once per request and passed explicitly to services (they never read globals for it).
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.oplog.models import OperatorKind
+from permissions.scope import EVERYTHING, NOTHING, DataScope
 
 ADMIN_ROLE = "admin"
 
@@ -19,6 +20,7 @@ class Actor:
     name: str
     role_keys: tuple[str, ...]
     permissions: frozenset[str] = field(default_factory=frozenset)
+    scope: DataScope = NOTHING  # the bank/product data the caller may read (F-ROLE-3/4)
 
     @property
     def is_admin(self) -> bool:
@@ -38,4 +40,4 @@ class Actor:
         return OperatorKind.MAKER
 
 
-SYSTEM = Actor(user_id=0, account="system", name="系统", role_keys=())
+SYSTEM = Actor(user_id=0, account="system", name="系统", role_keys=(), scope=EVERYTHING)

@@ -10,16 +10,19 @@ import secrets
 import sys
 
 from core.config import ConfigError, current_settings
+from core.ledger.cli import add_ledger_commands
 
 
 async def _migrate() -> None:
     from core.accounts.roles import ensure_builtin_roles
     from core.db import close_db, init_db, migrate
+    from core.system.seed import ensure_system_data
 
     await migrate()
     await init_db()
     try:
         await ensure_builtin_roles()
+        await ensure_system_data()
     finally:
         await close_db()
 
@@ -90,6 +93,16 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    if not current_settings().redis_url:
+        print("lendline worker needs REDIS_URL; without it `lendline serve` runs the jobs in-process", file=sys.stderr)
+        return 2
+    from workers.settings import run
+
+    run()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lendline", description="Lendline loan-operations platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--password", help="password for the demo accounts (6–16 letters/digits)")
             p.add_argument("--no-serve", action="store_true", help="load the data and exit")
     sub.add_parser("export-schema", help="write schema/schema.graphql").set_defaults(func=cmd_export_schema)
+    sub.add_parser("worker", help="run an arq worker: outbox jobs and scheduled tasks (needs REDIS_URL)"
+                   ).set_defaults(func=cmd_worker)
+    add_ledger_commands(sub)
     return parser
 
 

@@ -61,6 +61,8 @@ class Settings:
     query_token_limit: int = 4000
     query_alias_limit: int = 30
     max_page_size: int = 100
+    ledger_block_size: int = 100  # a block is sealed once this many transactions wait …
+    ledger_block_seconds: int = 10  # … or the oldest has waited this long (0: no in-process sealer)
 
     @property
     def production(self) -> bool:
@@ -97,6 +99,8 @@ class Settings:
             cors_origins=origins,
             access_token_ttl=_int_env("LENDLINE_ACCESS_TOKEN_TTL", 900),
             refresh_token_ttl=_int_env("LENDLINE_REFRESH_TOKEN_TTL", 14 * 24 * 3600),
+            ledger_block_size=_int_env("LENDLINE_LEDGER_BLOCK_SIZE", 100),
+            ledger_block_seconds=_int_env("LENDLINE_LEDGER_BLOCK_SECONDS", 10),
         )
 
 

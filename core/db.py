@@ -17,7 +17,14 @@ MODEL_MODULES: list[str] = [
     "core.accounts.models",
     "core.review.models",
     "core.oplog.models",
+    "core.ledger.models",
     "permissions.models",
+    "core.orgs.models",
+    "core.products.models",
+    "core.system.models",
+    "core.risk.models",
+    "core.outbox.models",
+    "core.system.task_models",
 ]
 
 

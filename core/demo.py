@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from core.accounts import roles
 from core.accounts.bootstrap import bootstrap_user
+from core.accounts.demo import load_demo_data_permissions
 from core.accounts.models import Role, User
 from core.accounts.roles import ROLE
 from core.accounts.users import USER
 from core.actor import Actor
+from core.ledger.demo import seal_demo_blocks
+from core.orgs.demo import load_demo_orgs
+from core.products.demo import load_demo_products
 from core.review import service as review
 from core.review.models import ChangeAction, ChangeRequest, ChangeStatus
+from core.system.seed import load_demo_system
 from permissions.policy import policy_store
 
 DEMO_ACCOUNTS = [
@@ -29,7 +34,8 @@ async def _actor(user: User) -> Actor:
     keys = tuple(sorted(r.key for r in user.roles if r.enabled))
     store = policy_store()
     await store.refresh()
-    return Actor(user.id, user.account, user.name, keys, frozenset(store.nodes_for(list(keys))))
+    return Actor(user.id, user.account, user.name, keys, frozenset(store.nodes_for(list(keys))),
+                 scope=store.scope_for(keys))
 
 
 async def load_demo(password: str) -> list[str]:
@@ -59,4 +65,11 @@ async def load_demo(password: str) -> list[str]:
             "roleIds": [analyst_role.id], "email": "analyst1@example.com"}, checker.user_id)
         await review.approve(checker, change.id, "Demo: approved")
         done.append("user analyst1 proposed by maker1 and approved by checker1 (created disabled)")
+    done += await seal_demo_blocks()
+    done += await load_demo_system()
+    done += await load_demo_orgs()
+    admin = await _actor(users["admin"])
+    done += await load_demo_data_permissions(admin, lambda: _actor(users["maker1"]), checker, password)
+    done += await load_demo_products(await _actor(users["maker1"]), await _actor(users["checker1"]))
+    done += await seal_demo_blocks()
     return done

@@ -40,3 +40,23 @@ class PolicyRevision(Model):
 
     class Meta:
         table = "policy_revision"
+
+
+class DataGrant(Model):
+    """One data-permission rule of a role as integers, for SQL (F-ROLE-4).
+
+    The casbin `p2` rules are the policy; this table holds the same rules, written in the same
+    transaction, so a read can say `bank_id IN (SELECT target_id FROM data_grant WHERE role_key IN …)`
+    — a condition whose size does not grow with the policy (1,000 banks × 20 products is one subquery,
+    not 20,000 bound parameters).
+    """
+
+    id = fields.IntField(primary_key=True)
+    role_key = fields.CharField(max_length=50)
+    kind = fields.CharField(max_length=8)  # bank | product | auto
+    target_id = fields.IntField()
+
+    class Meta:
+        table = "data_grant"
+        unique_together = (("role_key", "kind", "target_id"),)
+        indexes = (("kind", "role_key"),)

@@ -14,7 +14,8 @@ from pathlib import Path
 import casbin
 
 from permissions.adapter import TortoiseAdapter
-from permissions.models import CasbinRule, PolicyRevision
+from permissions.models import CasbinRule, DataGrant, PolicyRevision
+from permissions.scope import DataPolicy, DataScope
 from permissions.tree import ALL, NODE_KEYS, closure
 
 MODEL_PATH = str(Path(__file__).with_name("model.conf"))
@@ -62,6 +63,14 @@ class PolicyStore:
     def role_has_all(self, role_key: str) -> bool:
         return [role_key, ALL] in self._enforcer.get_policy()
 
+    def role_data(self, role_key: str) -> DataPolicy:
+        """The role's data permission (F-ROLE-3)."""
+        return DataPolicy.from_rules(self._enforcer.get_filtered_named_policy("p2", 0, role_key))
+
+    def scope_for(self, role_keys: tuple[str, ...] | list[str]) -> DataScope:
+        """The data scope of a caller holding these (enabled) roles."""
+        return DataScope.of_roles({k: self.role_data(k) for k in role_keys})
+
 
 async def bump_revision() -> None:
     """Mark policy as changed; call inside the transaction that changed it."""
@@ -84,8 +93,23 @@ async def set_role_pages(role_key: str, nodes: set[str] | None) -> None:
     await bump_revision()
 
 
+async def set_role_data(role_key: str, data: DataPolicy) -> None:
+    """Replace the role's data permission. Call inside a transaction."""
+    await CasbinRule.filter(ptype="p2", v0=role_key).delete()
+    await DataGrant.filter(role_key=role_key).delete()
+    rules = data.rules(role_key)
+    if rules:
+        await CasbinRule.bulk_create([CasbinRule(ptype="p2", v0=r[0], v1=r[1], v2=r[2]) for r in rules])
+        grants = [DataGrant(role_key=role_key, kind=kind, target_id=int(obj)) for _, kind, obj in rules
+                  if kind != "all"]
+        if grants:
+            await DataGrant.bulk_create(grants, batch_size=1000)
+    await bump_revision()
+
+
 async def drop_role(role_key: str) -> None:
-    await CasbinRule.filter(ptype="p", v0=role_key).delete()
+    await CasbinRule.filter(ptype__in=["p", "p2"], v0=role_key).delete()
+    await DataGrant.filter(role_key=role_key).delete()
     await bump_revision()
 
 

@@ -6,13 +6,13 @@ The file has two top-level tables::
     enabled = true
     <setting> = <value>     # checked later against the plugin's settings dataclass
 
-    [timeouts]              # seconds per family: payment, risk, detector, event, health, lifecycle
+    [timeouts]              # seconds per family: payment, risk, detector, notify, event, health, lifecycle
     payment = 10
 
 Where it is read from: the ``path`` argument, else ``$LENDLINE_PLUGINS_TOML``, else ``plugins.toml``
 in the working directory. An explicitly named file must exist; a missing default file means "no
-configuration" and gives :func:`default_config` (the embedded mode: sandbox payments and the two
-built-in detectors). Tests build configurations with :func:`config_from_dict`.
+configuration" and gives :func:`default_config` (the embedded mode: sandbox payments and SMS, the
+own-data risk source and the two built-in detectors). Tests build configurations with :func:`config_from_dict`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Timeouts:
     payment: float = 10.0
     risk: float = 5.0
     detector: float = 2.0
+    notify: float = 10.0
     event: float = 5.0
     health: float = 2.0
     lifecycle: float = 10.0
@@ -114,7 +115,8 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Plug
 def default_config() -> PluginsConfig:
     """The embedded default when no ``plugins.toml`` exists: everything built-in that needs no secret."""
     return config_from_dict(
-        {"plugins": {"sandbox_pay": {}, "category_detector": {}, "name_list_detector": {}}},
+        {"plugins": {"sandbox_pay": {}, "category_detector": {}, "name_list_detector": {}, "sandbox_sms": {},
+                     "own_data": {}}},
         source="<default configuration>",
     )
 

@@ -6,7 +6,8 @@ answer has the documented type, and turns every misbehaviour into a ``PluginErro
 alerts. Payment providers are addressed by *identifier* (F-ORG-6) through a registry built at start
 from ``lendline_payment_identifier``: a plugin only ever receives calls meant for it, so it does not
 have to filter on an identifier argument, and a provider that answers for everybody cannot hijack
-another's payments (which ``firstresult`` + "return None if not mine" would allow).
+another's payments (which ``firstresult`` + "return None if not mine" would allow). Notifiers are
+routed the same way, by channel (``lendline_notify_channels``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import asyncio
 import datetime as dt
 import inspect
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -26,7 +28,9 @@ from plugins.definition import families_of
 from plugins.errors import PluginConfigError, PluginError, PluginIncident, PluginUnavailable
 from plugins.invoke import BadResult, Invoker, Validator, expect_type
 from plugins.manager import PluginSet
+from plugins.redaction import scrub, secret_values
 from plugins.types import (
+    SMS,
     AlertRaised,
     Balance,
     BlockSealed,
@@ -38,6 +42,8 @@ from plugins.types import (
     HealthState,
     IndicatorSpec,
     LoanStateChanged,
+    Notification,
+    NotifyResult,
     PaymentOrder,
     PaymentResult,
     PaymentSettled,
@@ -48,6 +54,7 @@ from plugins.types import (
     Statement,
     Transaction,
     ViolationDetected,
+    utcnow,
 )
 
 log = logging.getLogger("lendline.plugins")
@@ -91,6 +98,25 @@ def _identifier(result: object) -> str:
     return result
 
 
+def _channels(result: object) -> tuple[str, ...]:
+    if isinstance(result, str) or not isinstance(result, list | tuple) or not result:
+        raise BadResult("expected a non-empty list of channel names")
+    for channel in result:
+        if not isinstance(channel, str) or not channel.strip() or len(channel) > 20:
+            raise BadResult("channel names must be non-empty strings of at most 20 characters")
+    return tuple(result)
+
+
+def _notify_result_for(key: str) -> Validator[NotifyResult]:
+    def check(result: object) -> NotifyResult:
+        answer = expect_type(NotifyResult)(result)
+        if answer.idempotency_key != key:
+            raise BadResult("NotifyResult is for another idempotency key")
+        return answer
+
+    return check
+
+
 def _indicator_specs(result: object) -> tuple[IndicatorSpec, ...]:
     if not isinstance(result, list | tuple) or not all(isinstance(s, IndicatorSpec) for s in result):
         raise BadResult("expected a list of IndicatorSpec")
@@ -122,13 +148,19 @@ class PluginHost:
         self._started = False
         self._closed = False
         self._providers: dict[str, str] = {}
+        self._channels: dict[str, str] = {}
         self._catalogue: dict[str, tuple[IndicatorSpec, ...]] = {}
+        self._health_reports: dict[str, tuple[HealthReport | None, dt.datetime, float]] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     @property
     def timeouts(self) -> Timeouts:
         return self._set.config.timeouts
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def plugin(self, name: str) -> object:
         """The registered instance of an enabled plugin (for tests and admin tooling)."""
@@ -141,6 +173,16 @@ class PluginHost:
         """Plugins that are enabled in the configuration, not blocked, and registered."""
         return list(self._set.loaded)
 
+    def known_plugins(self) -> list[str]:
+        """Every plugin name the host knows: built-in, installed or named in the configuration."""
+        return sorted(set(self._set.candidates) | set(self._set.config.plugins))
+
+    def secret_values(self, name: str) -> frozenset[str]:
+        """The revealed ``Secret`` settings of an enabled plugin, so that whoever reports on the plugin
+        (alerts, logs) can scrub them from messages the plugin produced (exception texts)."""
+        loaded = self._set.loaded.get(name)
+        return secret_values(loaded.settings) if loaded is not None else frozenset()
+
     async def start(self) -> None:
         """Run start-up hooks, build the payment routing table and the risk catalogue. Idempotent."""
         async with self._start_lock:
@@ -151,6 +193,7 @@ class PluginHost:
             await self._broadcast("lendline_startup", Family.LIFECYCLE, {})
             try:
                 await self._build_provider_registry()
+                await self._build_channel_registry()
             except PluginConfigError:
                 await self._shutdown()
                 raise
@@ -224,26 +267,36 @@ class PluginHost:
 
     # --- payment providers -------------------------------------------------------------------
 
-    async def _build_provider_registry(self) -> None:
-        providers: dict[str, str] = {}
-        for plugin, answer in await self._collect("lendline_payment_identifier", Family.PAYMENT, {},
-                                                  _identifier):
+    async def _build_registry(self, identify: str, family: Family, validate: Validator[tuple[str, ...]],
+                              prefix: str, what: str) -> dict[str, str]:
+        """Key → plugin from every answer to ``identify``; a key claimed twice, or a plugin that
+        implements ``prefix*`` hooks without ``identify`` (so nothing could reach it), stops start-up."""
+        registry: dict[str, str] = {}
+        for plugin, answer in await self._collect(identify, family, {}, validate):
             if isinstance(answer, PluginError):
-                continue  # reported; its payments answer "unavailable" until the plugin is fixed
-            if answer in providers:
-                raise PluginConfigError(
-                    f"payment identifier {answer!r} is already served by plugin '{providers[answer]}'",
-                    plugin=plugin, source=self._set.config.source)
-            providers[answer] = plugin
-        payment_hooks = {h for h in self._pm.hook.__dict__ if h.startswith("lendline_payment_")}
-        routed = set(providers.values())
+                continue  # reported; its calls answer "unavailable" until the plugin is fixed
+            for key in answer:
+                if registry.get(key, plugin) != plugin:
+                    raise PluginConfigError(f"{what} {key!r} is already served by plugin '{registry[key]}'",
+                                            plugin=plugin, source=self._set.config.source)
+                registry[key] = plugin
+        family_hooks = {h for h in self._pm.hook.__dict__ if h.startswith(prefix)}
+        routed = set(registry.values())
         for name, loaded in self._set.loaded.items():
             hooks = {c.name for c in self._pm.get_hookcallers(loaded.instance) or []}
-            if name not in routed and hooks & payment_hooks and "lendline_payment_identifier" not in hooks:
-                raise PluginConfigError("implements payment hooks but not lendline_payment_identifier, so "
-                                        "no payment can be routed to it", plugin=name,
-                                        source=self._set.config.source)
-        self._providers = providers
+            if name not in routed and hooks & family_hooks and identify not in hooks:
+                raise PluginConfigError(f"implements {prefix}* hooks but not {identify}, so nothing can be "
+                                        "routed to it", plugin=name, source=self._set.config.source)
+        return registry
+
+    async def _build_provider_registry(self) -> None:
+        self._providers = await self._build_registry(
+            "lendline_payment_identifier", Family.PAYMENT, lambda r: (_identifier(r),), "lendline_payment_",
+            "payment identifier")
+
+    async def _build_channel_registry(self) -> None:
+        self._channels = await self._build_registry(
+            "lendline_notify_channels", Family.NOTIFY, _channels, "lendline_notify_", "notification channel")
 
     def payment_providers(self) -> dict[str, str]:
         """Payment identifier → plugin name, for every routable provider (after start)."""
@@ -310,6 +363,37 @@ class PluginHost:
             return statement
 
         return await self._routed(plugin, hook, Family.PAYMENT, {"day": day}, check)
+
+    # --- notifications -----------------------------------------------------------------------
+
+    def notification_channels(self) -> dict[str, str]:
+        """Channel → plugin name, for every routable notifier (after start)."""
+        return dict(self._channels)
+
+    async def notify(self, notification: Notification) -> NotifyResult:
+        """Send one notification through the notifier serving its channel.
+
+        ``NotifyResult`` says accepted or failed (certainly not sent). ``PluginError`` means the
+        outcome is unknown: retry later with the same idempotency key (notifiers must de-duplicate).
+        """
+        if not isinstance(notification, Notification):
+            raise TypeError(f"notification must be a Notification, got {type(notification).__name__}")
+        hook = "lendline_notify_send"
+        await self._ensure_started()
+        plugin = self._channels.get(notification.channel)
+        if plugin is None:
+            known = ", ".join(sorted(self._channels)) or "none"
+            raise await self._unavailable(notification.channel, hook, Family.NOTIFY,
+                                          f"no enabled notifier serves channel {notification.channel!r} "
+                                          f"(enabled: {known})")
+        return await self._routed(plugin, hook, Family.NOTIFY, {"notification": notification},
+                                  _notify_result_for(notification.idempotency_key))
+
+    async def send_sms(self, recipient: str, template: str, params: Mapping[str, str] | None = None, *,
+                       idempotency_key: str) -> NotifyResult:
+        """Text ``recipient`` (a mobile number) with ``template``; see :meth:`notify`."""
+        return await self.notify(Notification(idempotency_key=idempotency_key, channel=SMS, recipient=recipient,
+                                              template=template, params=dict(params or {})))
 
     # --- risk data sources -------------------------------------------------------------------
 
@@ -395,12 +479,16 @@ class PluginHost:
     async def _health(self, name: str) -> HealthReport | None:
         impl = self._impl("lendline_health", name)
         if impl is None:
-            return None
-        answer = await self._invoker.call_quietly(impl, "lendline_health", Family.HEALTH, {},
-                                                  expect_type(HealthReport))
-        if isinstance(answer, PluginError):
-            return HealthReport(HealthState.DOWN, f"health check {answer.kind}: {answer.message}")
-        return answer
+            report = None
+        else:
+            answer = await self._invoker.call_quietly(impl, "lendline_health", Family.HEALTH, {},
+                                                      expect_type(HealthReport))
+            report = answer
+            if isinstance(answer, PluginError):  # shown on the admin page: no secrets from exception texts
+                reason = scrub(answer.message, self.secret_values(name))
+                report = HealthReport(HealthState.DOWN, f"health check {answer.kind}: {reason}")
+        self._health_reports[name] = (report, utcnow(), time.monotonic())
+        return report
 
     def _hooks_of(self, name: str) -> list[str]:
         loaded = self._set.loaded.get(name)
@@ -409,17 +497,32 @@ class PluginHost:
         candidate = self._set.candidates.get(name)
         return candidate.definition.declared_hooks() if candidate and candidate.definition else []
 
-    async def plugin_statuses(self) -> list[PluginStatus]:
-        """Every known or configured plugin: version, families, enabled/blocked state and health."""
-        names = sorted(set(self._set.candidates) | set(self._set.config.plugins))
-        healths = await asyncio.gather(*(self._health(n) for n in names if n in self._set.loaded))
-        health_of = dict(zip([n for n in names if n in self._set.loaded], healths, strict=True))
+    async def plugin_statuses(self, *, max_age: float | None = None,
+                              only: Iterable[str] | None = None) -> list[PluginStatus]:
+        """Every known or configured plugin: version, families, enabled/blocked state and health.
+
+        ``max_age=None`` asks every enabled plugin's health hook now; with ``max_age`` (seconds) a
+        report younger than that is reused, so a polled admin page does not hammer plugins (and a
+        failing health check does not raise an alert on every poll). ``only`` limits the list.
+        """
+        wanted = set(only) if only is not None else None
+        names = [n for n in self.known_plugins() if wanted is None or n in wanted]
+        now = time.monotonic()
+        stale = [n for n in names if n in self._set.loaded and
+                 (max_age is None or n not in self._health_reports or now - self._health_reports[n][2] > max_age)]
+        await asyncio.gather(*(self._health(n) for n in stale))
         identifiers = {plugin: ident for ident, plugin in self._providers.items()}
+        channels: dict[str, list[str]] = {}
+        for channel, plugin in sorted(self._channels.items()):
+            channels.setdefault(plugin, []).append(channel)
         statuses = []
         for name in names:
             candidate = self._set.candidates.get(name)
             entry = self._set.config.plugins.get(name)
             definition = candidate.definition if candidate else None
+            health, checked_at = None, None
+            if name in self._set.loaded and name in self._health_reports:
+                health, checked_at, _ = self._health_reports[name]
             statuses.append(PluginStatus(
                 name=name,
                 version=candidate.version if candidate else "",
@@ -428,8 +531,10 @@ class PluginHost:
                 enabled=bool(entry and entry.enabled),
                 blocked=name in self._set.blocked,
                 installed=candidate is not None,
-                health=health_of.get(name),
+                health=health,
                 description=definition.description if definition else "",
                 payment_identifier=identifiers.get(name),
+                notify_channels=tuple(channels.get(name, ())),
+                health_checked_at=checked_at,
             ))
         return statuses

@@ -9,7 +9,8 @@ hook cannot stall the platform. Arguments and results are the frozen dataclasses
 How results combine:
 
 * **routed** — the host calls exactly one plugin: the payment provider whose identifier the caller
-  named, or the risk source the caller named. (These specs are ``firstresult``: one answer.)
+  named, the notifier serving the channel the caller named, or the risk source the caller named.
+  (These specs are ``firstresult``: one answer.)
 * **collected** — every enabled plugin is called concurrently and all answers are kept.
 * **broadcast** — events: every plugin is called, results are ignored.
 
@@ -38,6 +39,8 @@ from plugins.types import (
     HealthReport,
     IndicatorSpec,
     LoanStateChanged,
+    Notification,
+    NotifyResult,
     PaymentOrder,
     PaymentResult,
     PaymentSettled,
@@ -208,6 +211,36 @@ def lendline_detect_diversion(transaction: Transaction) -> Classification | None
     """
 
 
+# --- notifications: SMS and other channels ------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def lendline_notify_channels() -> Sequence[str]:
+    """Called once at start-up to learn which channels this notifier delivers, e.g. ``["sms"]``.
+
+    Return the channel names (each ≤ 20 characters; ``plugins.types.SMS`` is ``"sms"``).
+    Implementing this hook is what makes a plugin a notifier; every later notification for one of
+    these channels is routed to this plugin only. Two enabled notifiers claiming one channel stop
+    start-up. Family: notify (timeout ``[timeouts] notify``). Routed.
+    """
+
+
+@hookspec(firstresult=True)
+def lendline_notify_send(notification: Notification) -> NotifyResult:
+    """Called to send one message, e.g. a low-balance warning to an operator (F-SYS-5) or a
+    repayment reminder to a borrower.
+
+    Gets a ``Notification``: idempotency key, channel, recipient (a mobile number for ``sms``),
+    template key and string parameters — never free text, so only approved templates are sent; map
+    the key to your carrier's template id in your settings. Must be idempotent on
+    ``notification.idempotency_key``: the platform retries after a timeout or an error with the same
+    key, and a repeat must not send the message again (return the first result). Return a
+    ``NotifyResult`` for that key: ``accepted`` (handed to the carrier, with your ``message_id``) or
+    ``failed`` with a ``reason`` (certainly not sent: unknown template, invalid recipient, carrier
+    refusal). Raise when you cannot tell. Family: notify. Routed by channel.
+    """
+
+
 # --- events for integrators --------------------------------------------------------------------
 
 
@@ -271,6 +304,8 @@ HOOK_FAMILIES: dict[str, Family] = {
     "lendline_risk_indicators": Family.RISK,
     "lendline_risk_fetch": Family.RISK,
     "lendline_detect_diversion": Family.DETECTOR,
+    "lendline_notify_channels": Family.NOTIFY,
+    "lendline_notify_send": Family.NOTIFY,
     "lendline_on_loan_state_changed": Family.EVENT,
     "lendline_on_payment_settled": Family.EVENT,
     "lendline_on_violation_detected": Family.EVENT,

@@ -25,6 +25,7 @@ class Family(StrEnum):
     PAYMENT = "payment"
     RISK = "risk"
     DETECTOR = "detector"
+    NOTIFY = "notify"
     EVENT = "event"
     HEALTH = "health"
     LIFECYCLE = "lifecycle"
@@ -325,16 +326,22 @@ class RiskSubject:
 
 @dataclass(frozen=True, slots=True)
 class RiskRequest:
+    """What the risk engine asks one source for. ``amount`` is the amount the subject applies for
+    (credit limit or drawdown), when the scene has one; sources that price risk by amount read it."""
+
     subject: RiskSubject
     indicators: tuple[str, ...]
     scene: str = ""
     requested_at: dt.datetime = field(default_factory=utcnow)
+    amount: Decimal | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "indicators", tuple(self.indicators))
         if not self.indicators:
             raise ValueError("a risk request names at least one indicator")
         require_aware("requested_at", self.requested_at)
+        if self.amount is not None:
+            require_decimal("amount", self.amount, cents=True, minimum=Decimal("0"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +412,71 @@ class Detection:
 
     detector: str
     classification: Classification
+
+
+# --- notifications (SMS and other channels) ---------------------------------------------------
+
+
+SMS = "sms"
+"""The channel name of text messages; other channels (``email``, ``wecom``, …) are plain strings."""
+
+
+class NotifyStatus(StrEnum):
+    """``ACCEPTED``: the channel took the message for delivery. ``FAILED``: certainly not sent (with a
+    reason). "Cannot tell" is not a status: raise or time out, and the platform retries with the same
+    idempotency key, which a notifier must honour."""
+
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to one recipient: a template key plus its parameters, never free text, so every
+    message a bank sends is one its compliance team approved (SMS templates are registered with the
+    carrier in China). ``repr`` masks the recipient and hides parameter values (they may be amounts
+    or names)."""
+
+    idempotency_key: str
+    channel: str
+    recipient: str
+    template: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require_text("idempotency_key", self.idempotency_key, max_len=64)
+        require_text("channel", self.channel, max_len=20)
+        require_text("recipient", self.recipient, max_len=200)
+        require_text("template", self.template, max_len=64)
+        for key, value in dict(self.params).items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError("notification params must map strings to strings (format amounts first)")
+        _freeze_mapping(self, "params")
+
+    def __repr__(self) -> str:
+        return (f"Notification(idempotency_key={self.idempotency_key!r}, channel={self.channel!r}, "
+                f"recipient={_mask(self.recipient)!r}, template={self.template!r}, "
+                f"params=<{', '.join(sorted(self.params))}>)")
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyResult:
+    """What the notifier says about one notification (identified by its idempotency key)."""
+
+    idempotency_key: str
+    status: NotifyStatus
+    message_id: str | None = None
+    reason: str | None = None
+    reason_code: str | None = None
+    accepted_at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        require_text("idempotency_key", self.idempotency_key, max_len=64)
+        _coerce_enum(self, "status", NotifyStatus)
+        if self.status is NotifyStatus.FAILED and not self.reason:
+            raise ValueError("a failed notification result must carry a reason")
+        if self.accepted_at is not None:
+            require_aware("accepted_at", self.accepted_at)
 
 
 # --- events for integrators --------------------------------------------------------------------
@@ -522,3 +594,5 @@ class PluginStatus:
     health: HealthReport | None = None
     description: str = ""
     payment_identifier: str | None = None
+    notify_channels: tuple[str, ...] = ()
+    health_checked_at: dt.datetime | None = None

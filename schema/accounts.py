@@ -10,11 +10,13 @@ import strawberry
 from strawberry.types import Info
 from tortoise.expressions import Q, Subquery
 
-from core.accounts import auth, roles, users
+from core.accounts import auth, data_policy, roles, users
 from core.accounts.models import Role, User
 from core.accounts.roles import ROLE
 from core.accounts.users import USER
 from core.errors import forbidden
+from core.orgs.models import Bank
+from core.products.models import Product
 from core.review.models import ChangeAction, ChangeRequest, ChangeStatus
 from permissions.policy import policy_store
 from permissions.tree import TREE, Node
@@ -46,6 +48,45 @@ class RoleType:
                    builtin=r.builtin, version=r.version, created_at=r.created_at, reviewed_at=r.reviewed_at,
                    last_action=r.last_action, maker_name=_name(r, "last_maker"),
                    checker_name=_name(r, "last_checker"), pages=sorted(policy_store().role_nodes(r.key)))
+
+    @strawberry.field(description="The role's data permission, limited to the banks and products you can see.")
+    async def data_policy(self, info: Info) -> DataPolicyType:
+        policy = policy_store().role_data(self.key)
+        scope = info.context.scope
+        banks = await Bank.filter(scope.banks("id"), id__in=sorted(policy.bank_ids) or [0]).values_list(
+            "id", flat=True)
+        products = await Product.filter(scope.products("id"), id__in=sorted(policy.product_ids) or [0]).values_list(
+            "id", flat=True)
+        auto = policy.auto_bank_ids & set(banks)
+        return DataPolicyType(all_banks=policy.all, bank_ids=[gid("Bank", b) for b in sorted(banks)],
+                              product_ids=[gid("Product", p) for p in sorted(products)],
+                              auto_include_bank_ids=[gid("Bank", b) for b in sorted(auto)])
+
+
+@strawberry.type(description="A role's data permission (F-ROLE-3): banks, their products, auto-include.")
+class DataPolicyType:
+    all_banks: bool
+    bank_ids: list[strawberry.ID]
+    product_ids: list[strawberry.ID]
+    auto_include_bank_ids: list[strawberry.ID]
+
+
+@strawberry.type(description="A product in the data-permission editor.")
+class DataPermissionProduct:
+    product_id: strawberry.ID
+    code: str
+    name: str
+    checked: bool
+
+
+@strawberry.type(description="A bank in the data-permission editor, with the products it runs.")
+class DataPermissionBank:
+    bank_id: strawberry.ID
+    code: str
+    short_name: str
+    selected: bool
+    auto_include: bool = strawberry.field(description="增量业务免配置: products the bank adds later are included")
+    products: list[DataPermissionProduct]
 
 
 def _name(row: Any, rel: str) -> str | None:
@@ -142,12 +183,30 @@ class UpdateUserInput:
     name: str | None = strawberry.field(default=None, description="Immutable")
 
 
+@strawberry.input(description="A data permission: select banks first, then their products or auto-include.")
+class DataPolicyInput:
+    all_banks: bool = strawberry.field(default=False, description="Every bank and product (admins only)")
+    bank_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    product_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    auto_include_bank_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Banks whose products added later are visible without editing the role")
+
+
+def _data(inp: DataPolicyInput | None) -> dict[str, Any] | None:
+    if inp is None:
+        return None
+    return {"all": inp.all_banks, "bankIds": [decode(b, "Bank", "data.bankIds") for b in inp.bank_ids],
+            "productIds": [decode(p, "Product", "data.productIds") for p in inp.product_ids],
+            "autoBankIds": [decode(b, "Bank", "data.autoIncludeBankIds") for b in inp.auto_include_bank_ids]}
+
+
 @strawberry.input
 class CreateRoleInput:
     name: str
     key: str
     remark: str | None = None
     pages: list[str] | None = None
+    data: DataPolicyInput | None = None
 
 
 @strawberry.input
@@ -155,6 +214,7 @@ class UpdateRoleInput:
     name: str | None = None
     remark: str | None = None
     pages: list[str] | None = strawberry.field(default=None, description="Replaces the role's page nodes")
+    data: DataPolicyInput | None = strawberry.field(default=None, description="Replaces the role's data permission")
     key: str | None = strawberry.field(default=None, description="Immutable: sending a different value fails")
 
 
@@ -260,6 +320,26 @@ class AccountsQuery:
                 held = store.role_nodes(role.key)
         return _tree(TREE, held)
 
+    @guarded("roles", description="Banks you can see with the products they run; with roleId, checked as that "
+             "role's data permission holds them (products of auto-include banks show checked).")
+    async def data_permission_tree(self, info: Info, role_id: strawberry.ID | None = None,
+                                   keyword: str | None = None) -> list[DataPermissionBank]:
+        from permissions.scope import DataPolicy
+
+        policy = DataPolicy()
+        rid = decode_optional(role_id, "Role", "roleId")
+        if rid is not None:
+            role = await Role.get_or_none(id=rid)
+            if role is not None:
+                await policy_store().refresh()
+                policy = policy_store().role_data(role.key)
+        tree = await data_policy.editor_tree(policy, info.context.scope, keyword or "")
+        return [DataPermissionBank(
+            bank_id=gid("Bank", c.bank.id), code=c.bank.code, short_name=c.bank.short_name, selected=c.selected,
+            auto_include=c.auto_include,
+            products=[DataPermissionProduct(product_id=gid("Product", p.id), code=p.code, name=p.name, checked=ch)
+                      for p, ch in c.products]) for c in tree]
+
 
 @strawberry.type
 class AccountsMutation:
@@ -306,20 +386,26 @@ class AccountsMutation:
     @guarded_mutation("roles.create", description="Propose a new role (created disabled) with its page nodes.")
     async def create_role(self, info: Info, input: CreateRoleInput, checker_id: strawberry.ID,
                           change_id: strawberry.ID | None = None) -> ChangePayload:
-        data = {"name": input.name, "key": input.key, "remark": input.remark, "pages": input.pages}
+        if input.data is not None and not actor_of(info).can("roles.data"):
+            raise forbidden("Setting data permissions needs roles.data")
+        data = {"name": input.name, "key": input.key, "remark": input.remark, "pages": input.pages,
+                "data": _data(input.data)}
         return ChangePayload(change=await submit_change(info, ROLE.entity_type, ChangeAction.CREATE, None, data,
                                                         checker_id, change_id))
 
-    @guarded_mutation("roles.update", "roles.permissions",
-                      description="Propose an edit of a role's name, remark or page permissions.")
+    @guarded_mutation("roles.update", "roles.permissions", "roles.data",
+                      description="Propose an edit of a role's name, remark, page or data permissions.")
     async def update_role(self, info: Info, id: strawberry.ID, input: UpdateRoleInput, checker_id: strawberry.ID,
                           change_id: strawberry.ID | None = None) -> ChangePayload:
         actor = actor_of(info)
         if input.pages is not None and not actor.can("roles.permissions"):
             raise forbidden("Changing page permissions needs roles.permissions")
+        if input.data is not None and not actor.can("roles.data"):
+            raise forbidden("Changing data permissions needs roles.data")
         if (input.name is not None or input.remark is not None) and not actor.can("roles.update"):
             raise forbidden("Changing a role's name or remark needs roles.update")
-        data = {"name": input.name, "remark": input.remark, "pages": input.pages, "key": input.key}
+        data = {"name": input.name, "remark": input.remark, "pages": input.pages, "key": input.key,
+                "data": _data(input.data)}
         return ChangePayload(change=await submit_change(info, ROLE.entity_type, ChangeAction.UPDATE,
                                                         decode(id, "Role", "id"), data, checker_id, change_id))
 

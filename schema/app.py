@@ -15,13 +15,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 from tortoise import connections
 
 from core.config import current_settings
 from core.db import close_db, init_db
-from schema.context import Context, bearer, build_context
+from core.ledger.runtime import ledger_runtime
+from plugins.runtime import plugin_runtime
+from schema.context import Context, authenticate_connection, bearer, build_context
 from schema.metrics import MetricsMiddleware, metrics
 from schema.schema import build_schema
+from workers.runtime import background_runtime
 
 log = logging.getLogger("lendline.app")
 
@@ -35,6 +40,12 @@ class LendlineGraphQL(GraphQL):
         if isinstance(response, Response):
             response.headers["x-request-id"] = ctx.request_id
         return ctx
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
+        """graphql-transport-ws: log the connection in from the `connection_init` payload."""
+        if not await authenticate_connection(context):
+            raise ConnectionRejectionError({"message": "The access token in connection_init is invalid or expired"})
+        return UNSET
 
 
 async def healthz(request: Request) -> Response:
@@ -60,7 +71,10 @@ def create_app(*, manage_db: bool = True) -> Starlette:
         if manage_db:
             await init_db()
         try:
-            yield
+            # One PluginHost per process (plugins/runtime.py): incidents become system alerts.
+            # background_runtime: outbox dispatch, and without REDIS_URL the jobs and scheduler in-process
+            async with plugin_runtime(), ledger_runtime(), background_runtime():
+                yield
         finally:
             if manage_db:
                 await close_db()

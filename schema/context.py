@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 from core.accounts.auth import authenticate
 from core.actor import Actor
 from core.errors import UserError
+from permissions.scope import NOTHING, DataScope
 
 
 @dataclass
@@ -25,6 +26,13 @@ class Context:
     auth_error: UserError | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cache: dict[str, Any] = field(default_factory=dict)
+    # websocket only: the graphql-transport-ws `connection_init` payload (strawberry fills it in)
+    connection_params: dict[str, Any] | None = None
+
+    @property
+    def scope(self) -> DataScope:
+        """The caller's bank/product data scope, computed once per request (F-ROLE-4)."""
+        return self.actor.scope if self.actor else NOTHING
 
 
 def bearer(header: str | None) -> str | None:
@@ -46,3 +54,22 @@ async def build_context(request: Request | WebSocket | None, response: Any, toke
         except UserError as exc:
             ctx.auth_error = exc
     return ctx
+
+
+async def authenticate_connection(ctx: Context) -> bool:
+    """Log a websocket in from its `connection_init` payload (`{"authorization": "Bearer …"}`).
+
+    Browsers cannot set headers on websockets, hence the payload. No token: the connection stays
+    anonymous and guards refuse its operations; a bad token: False, and the connection is refused.
+    """
+    params = ctx.connection_params or {}
+    raw = params.get("authorization") or params.get("Authorization")
+    token = bearer(raw) if isinstance(raw, str) else None
+    if token is None:
+        return raw is None
+    try:
+        ctx.actor = await authenticate(token)
+    except UserError as exc:
+        ctx.auth_error = exc
+        return False
+    return True

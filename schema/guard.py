@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,13 +38,13 @@ class Access(enum.Enum):
     NODE = "node"
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, sensitive: frozenset[str] = frozenset()) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items() if v is not None}
+        return _plain({k: v for k, v in dataclasses.asdict(value).items() if v is not None}, sensitive)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): "[redacted]" if k in sensitive else _plain(v, sensitive) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, sensitive) for v in value]
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, str | int | bool) or value is None:
@@ -52,7 +53,10 @@ def _plain(value: Any) -> Any:
 
 
 class Guard(FieldExtension):
-    def __init__(self, *nodes: str, access: Access = Access.NODE, module: str | None = None) -> None:
+    def __init__(self, *nodes: str, access: Access = Access.NODE, module: str | None = None,
+                 sensitive: tuple[str, ...] = ()) -> None:
+        """`sensitive`: input field names whose values a refusal log must not keep (e.g. a parameter's
+        value, which may be a secret before the resolver knows)."""
         unknown = set(nodes) - NODE_KEYS
         if unknown:
             raise ValueError(f"Guard names undeclared permission nodes: {sorted(unknown)}")
@@ -61,6 +65,7 @@ class Guard(FieldExtension):
         self.nodes = nodes
         self.access = access
         self.module = module or (nodes[0].split(".")[0] if nodes else "auth")
+        self.sensitive = frozenset(sensitive)
         self.field: StrawberryField | None = None
 
     def apply(self, field: StrawberryField) -> None:
@@ -83,7 +88,9 @@ class Guard(FieldExtension):
         error = self.refusal(ctx)
         if error is None:
             try:
-                return await next_(source, info, **kwargs)
+                result = next_(source, info, **kwargs)
+                # a subscription resolver returns its async generator, checked above before it starts
+                return await result if inspect.isawaitable(result) else result
             except UserError as exc:
                 error = exc
         if not is_mutation:
@@ -103,8 +110,8 @@ class Guard(FieldExtension):
         name = actor.name if actor else str(kwargs.get("account", ""))
         await oplog.record(actor, kind=kind, module=self.module, action=info.field_name,
                            summary=f"{info.field_name} refused: {errors[0].message}",
-                           detail={"input": _plain(kwargs), "errors": [dataclasses.asdict(e) | {"code": e.code.value}
-                                                                        for e in errors]},
+                           detail={"input": _plain(kwargs, self.sensitive),
+                                   "errors": [dataclasses.asdict(e) | {"code": e.code.value} for e in errors]},
                            outcome="refused", request_id=ctx.request_id, operator_name=name)
 
 
@@ -113,8 +120,14 @@ def guarded(*nodes: str, description: str | None = None, **kw: Any) -> Any:
     return strawberry.field(extensions=[Guard(*nodes)], description=description, **kw)
 
 
-def guarded_mutation(*nodes: str, description: str | None = None, **kw: Any) -> Any:
-    return strawberry.mutation(extensions=[Guard(*nodes)], description=description, **kw)
+def guarded_mutation(*nodes: str, description: str | None = None, sensitive: tuple[str, ...] = (),
+                     **kw: Any) -> Any:
+    return strawberry.mutation(extensions=[Guard(*nodes, sensitive=sensitive)], description=description, **kw)
+
+
+def guarded_subscription(*nodes: str, description: str | None = None, **kw: Any) -> Any:
+    """A subscription needing one of `nodes`; refused before the event stream starts."""
+    return strawberry.subscription(extensions=[Guard(*nodes)], description=description, **kw)
 
 
 def public_mutation(description: str | None = None) -> Any:

@@ -57,5 +57,5 @@ class OplogQuery:
         f = filter or OperationLogFilter()
         qs = service.query(service.LogFilter(
             operator_id=decode_optional(f.operator_id, "User", "filter.operatorId"), operator_name=f.operator_name,
-            module=f.module, kind=f.kind, since=f.since, until=f.until))
+            module=f.module, kind=f.kind, since=f.since, until=f.until), info.context.scope)
         return connection(await paginate(qs, first, after), OperationLogType.of)

@@ -23,7 +23,7 @@ ChangeStatusEnum = strawberry.enum(ChangeStatus, name="ChangeStatus")
 QueueEnum = strawberry.enum(service.Queue, name="ReviewQueue")
 REDACTED = {"passwordHash"}
 SUBMIT_NODES = ("users.create", "users.update", "users.delete", "roles.create", "roles.update", "roles.delete",
-                "roles.permissions")
+                "roles.permissions", "roles.data", "products.create", "products.update", "products.delete")
 
 
 @strawberry.type(name="ChangeRequest", description="A proposed change and its review (seed 000 lists).")
@@ -110,8 +110,8 @@ def _visible_types(info: Info, wanted: str | None) -> tuple[str, ...]:
 
 @strawberry.type
 class ReviewQuery:
-    @guarded("review", "users", "roles", description="Change requests: pending for me, my submissions, "
-             "completed, all — limited to the entity types whose page you hold.")
+    @guarded("review", "users", "roles", "products", description="Change requests: pending for me, my "
+             "submissions, completed, all — limited to the entity types whose page you hold.")
     async def change_requests(self, info: Info, filter: ChangeFilterInput | None = None, first: int | None = None,
                               after: str | None = None) -> Connection[ChangeRequestType]:
         f = filter or ChangeFilterInput()
@@ -122,10 +122,10 @@ class ReviewQuery:
         page = await paginate(qs, first, after, "maker", "checker")
         return connection(page, ChangeRequestType.of)
 
-    @guarded("review", "users", "roles")
+    @guarded("review", "users", "roles", "products")
     async def change_request(self, info: Info, id: strawberry.ID) -> ChangeRequestType | None:
-        change = await ChangeRequest.get_or_none(id=decode(id, "ChangeRequest", "id"),
-                                                 entity_type__in=list(_visible_types(info, None)))
+        change = await ChangeRequest.filter(info.context.scope.tagged(), id=decode(id, "ChangeRequest", "id"),
+                                            entity_type__in=list(_visible_types(info, None))).first()
         return await load_change(change) if change else None
 
     @guarded(*SUBMIT_NODES, description="Users who may be named as checker (enabled, holding review.decide).")

@@ -14,13 +14,24 @@ from core.config import current_settings
 from core.errors import UserError
 from schema.accounts import AccountsMutation, AccountsQuery
 from schema.errors import MaskUnexpectedErrors
+from schema.ledger import LedgerMutation, LedgerQuery, LedgerSubscription
 from schema.oplog import OplogQuery
+from schema.orgs import OrgsMutation, OrgsQuery
+from schema.plugins import PluginsMutation, PluginsQuery
+from schema.products import ProductsMutation, ProductsQuery
 from schema.review import ReviewMutation, ReviewQuery
+from schema.risk import RiskMutation, RiskQuery
+from schema.system import SystemMutation, SystemQuery
+from schema.tasks import TasksMutation, TasksQuery
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
-Query = merge_types("Query", (AccountsQuery, ReviewQuery, OplogQuery))
-Mutation = merge_types("Mutation", (AccountsMutation, ReviewMutation))
+Query = merge_types("Query", (AccountsQuery, ReviewQuery, OplogQuery, OrgsQuery, SystemQuery, ProductsQuery,
+                              PluginsQuery, RiskQuery, LedgerQuery, TasksQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, ReviewMutation, OrgsMutation, SystemMutation,
+                                   ProductsMutation, PluginsMutation, RiskMutation, LedgerMutation,
+                                   TasksMutation))
+Subscription = merge_types("Subscription", (LedgerSubscription,))
 
 
 class LendlineSchema(strawberry.Schema):
@@ -38,6 +49,7 @@ def build_schema() -> strawberry.Schema:
     return LendlineSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             lambda: QueryDepthLimiter(max_depth=settings.query_depth_limit),
             lambda: MaxTokensLimiter(max_token_count=settings.query_token_limit),

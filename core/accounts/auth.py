@@ -150,4 +150,4 @@ async def authenticate(token: str) -> Actor:
     await store.refresh()
     perms = store.nodes_for(keys)
     return Actor(user_id=user.id, account=user.account, name=user.name, role_keys=tuple(keys),
-                 permissions=frozenset(perms))
+                 permissions=frozenset(perms), scope=store.scope_for(keys))

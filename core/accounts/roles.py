@@ -7,7 +7,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from core import clock
-from core.accounts import rules
+from core.accounts import data_policy, rules
 from core.accounts.models import Role
 from core.actor import Actor
 from core.errors import ErrorCode, ErrorCollector, UserError, not_found
@@ -15,15 +15,23 @@ from core.oplog import service as oplog
 from core.review.models import ChangeAction
 from core.review.registry import Proposal, register
 from permissions import policy
+from permissions.models import CasbinRule
+from permissions.scope import DataPolicy
 from permissions.tree import ALL, NODE_KEYS
 
+# Business pages every built-in role may open (their buttons are given below per role).
+_BUSINESS_PAGES = {"banks", "bank_products", "assist_orgs", "enhancement_orgs", "margins", "payment_platforms",
+                   "products", "funding_plans", "lpr"}
 # Built-in roles and their page nodes. Seed 000: makers propose, checkers review, viewers only query.
+# Their data permission starts empty (admin: every bank): an admin grants banks per role.
 BUILTIN_ROLES: dict[str, tuple[str, set[str] | None]] = {
     "admin": ("管理员", None),
     "maker": ("经办", {"home", "ledger", "users.create", "users.update", "users.delete", "roles.create",
-                       "roles.update", "roles.delete", "roles.permissions", "oplog"}),
-    "checker": ("复核", {"home", "ledger", "users", "roles", "review.decide", "oplog"}),
-    "viewer": ("查询", {"oplog"}),
+                       "roles.update", "roles.delete", "roles.permissions", "roles.data", "oplog",
+                       "products.create", "products.update", "products.delete", "funding_plans.save",
+                       "funding_plans.activate", "lpr.save", "margins.topup", *_BUSINESS_PAGES}),
+    "checker": ("复核", {"home", "ledger", "users", "roles", "review.decide", "oplog", *_BUSINESS_PAGES}),
+    "viewer": ("查询", {"oplog", *_BUSINESS_PAGES}),
 }
 
 
@@ -36,6 +44,9 @@ async def ensure_builtin_roles() -> None:
                 await Role.create(key=key, name=name, enabled=True, builtin=True,
                                   remark="Built-in role")
                 await policy.set_role_pages(key, nodes)
+        # The admin role sees every bank's data; roles created before data permissions get it once.
+        if not await CasbinRule.filter(ptype="p2", v0="admin").exists():
+            await policy.set_role_data("admin", DataPolicy(all=True))
 
 
 def _nodes(errs: ErrorCollector, pages: list[str] | None) -> list[str] | None:
@@ -60,14 +71,18 @@ class RoleEntity:
             rules.role_key(errs, data.get("key"))
             rules.remark(errs, data.get("remark"))
             pages = _nodes(errs, data.get("pages"))
+            scope_data = (await data_policy.validate(errs, data["data"], actor.scope)
+                          if data.get("data") is not None else None)
             name, key = (data.get("name") or "").strip(), data.get("key") or ""
             if name and not errs.has("name") and await Role.filter(name=name).exists():
                 errs.add("name", ErrorCode.NOT_UNIQUE, f"A role named {name!r} already exists")
             if key and not errs.has("key") and await Role.filter(key=key).exists():
                 errs.add("key", ErrorCode.NOT_UNIQUE, f"A role with key {key!r} already exists")
             errs.raise_if_any()
-            return Proposal({"name": name, "key": key, "remark": data.get("remark") or "",
-                             "pages": pages or []}, None, name)
+            payload = {"name": name, "key": key, "remark": data.get("remark") or "", "pages": pages or []}
+            if scope_data is not None:
+                payload["data"] = scope_data
+            return Proposal(payload, None, name)
         role = await Role.get_or_none(id=entity_id or 0)
         if role is None:
             raise not_found("Role")
@@ -93,6 +108,10 @@ class RoleEntity:
             if role.builtin and role.key == "admin":
                 errs.add("pages", ErrorCode.IMMUTABLE, "The admin role always holds every permission")
             payload["pages"] = _nodes(errs, data["pages"])
+        if data.get("data") is not None:
+            if role.builtin and role.key == "admin":
+                errs.add("data", ErrorCode.IMMUTABLE, "The admin role always sees every bank's data")
+            payload["data"] = await data_policy.validate(errs, data["data"], actor.scope)
         errs.raise_if_any()
         if not payload:
             raise UserError.of(None, ErrorCode.REQUIRED, "Nothing to change")
@@ -110,6 +129,8 @@ class RoleEntity:
             role = await Role.create(name=payload["name"], key=payload["key"], remark=payload["remark"],
                                      enabled=False, **stamp)
             await policy.set_role_pages(role.key, set(payload["pages"]) - {ALL})
+            if "data" in payload:
+                await policy.set_role_data(role.key, data_policy.policy_of(payload["data"]))
             return role.id
         role = await Role.get(id=entity_id)
         if action is ChangeAction.DELETE:
@@ -120,6 +141,8 @@ class RoleEntity:
         await Role.filter(id=role.id, version=role.version).update(**fields, **stamp, version=role.version + 1)
         if "pages" in payload:
             await policy.set_role_pages(role.key, set(payload["pages"]) - {ALL})
+        if "data" in payload:
+            await policy.set_role_data(role.key, data_policy.policy_of(payload["data"]))
         return role.id
 
 

@@ -35,6 +35,10 @@ class OperationLog(Model):
     outcome = fields.CharField(max_length=20, default="ok")
     request_id = fields.CharField(max_length=36, default="")
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    # Whose data the entry is about (F-ROLE-4): entries on bank data are shown only to callers whose
+    # data scope covers that bank/product. Both null: not bank data.
+    scope_bank_id = fields.IntField(null=True)
+    scope_product_id = fields.IntField(null=True)
 
     class Meta:
         table = "operation_log"

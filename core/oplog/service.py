@@ -10,6 +10,7 @@ from tortoise.queryset import QuerySet
 
 from core.actor import Actor
 from core.oplog.models import OperationLog, OperatorKind
+from permissions.scope import DataScope
 
 SECRET_KEYS = frozenset({"password", "passwordHash", "password_hash", "newPassword", "oldPassword", "refreshToken",
                          "token", "secret"})
@@ -37,8 +38,14 @@ async def record(
     outcome: str = "ok",
     request_id: str = "",
     operator_name: str | None = None,
+    scope_bank_id: int | None = None,
+    scope_product_id: int | None = None,
 ) -> OperationLog:
-    """Append one entry; call inside the transaction of the change it records."""
+    """Append one entry; call inside the transaction of the change it records.
+
+    Pass `scope_bank_id` / `scope_product_id` when the entry is about one bank's or product's data,
+    so that only callers whose data scope covers it can read it.
+    """
     user_id = actor.user_id if actor and actor.user_id else None
     return await OperationLog.create(
         operator_id=user_id,
@@ -50,6 +57,8 @@ async def record(
         detail=redact(detail or {}),
         outcome=outcome[:20],
         request_id=request_id,
+        scope_bank_id=scope_bank_id,
+        scope_product_id=scope_product_id,
     )
 
 
@@ -63,9 +72,9 @@ class LogFilter:
     until: datetime | None = None
 
 
-def query(f: LogFilter) -> QuerySet[OperationLog]:
-    """The log filtered in SQL, newest first."""
-    qs = OperationLog.all()
+def query(f: LogFilter, scope: DataScope) -> QuerySet[OperationLog]:
+    """The log filtered in SQL, newest first; entries about bank data only within `scope` (F-ROLE-4)."""
+    qs = OperationLog.filter(scope.tagged())
     if f.operator_id is not None:
         qs = qs.filter(operator_id=f.operator_id)
     if f.operator_name:

@@ -42,6 +42,10 @@ class ChangeRequest(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     decided_at = fields.DatetimeField(null=True)
+    # Whose data the change is about (F-ROLE-4): reviews of bank data are listed only to callers whose
+    # data scope covers that bank/product. Both null: not bank data (users, roles).
+    scope_bank_id = fields.IntField(null=True)
+    scope_product_id = fields.IntField(null=True)
 
     class Meta:
         table = "change_request"

@@ -22,6 +22,9 @@ class Proposal:
     payload: dict[str, Any]
     base_version: int | None
     label: str
+    # The bank/product whose data this is (None for users, roles …): limits who sees the change.
+    scope_bank_id: int | None = None
+    scope_product_id: int | None = None
 
 
 class ReviewedEntity(Protocol):

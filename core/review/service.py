@@ -24,7 +24,7 @@ from core.actor import Actor
 from core.errors import ErrorCode, UserError, not_found
 from core.oplog import service as oplog
 from core.review.models import ChangeAction, ChangeRequest, ChangeStatus
-from core.review.registry import entity_for
+from core.review.registry import Proposal, entity_for
 from permissions.policy import policy_store
 
 REVIEW_NODE = "review.decide"
@@ -77,11 +77,13 @@ async def submit(actor: Actor, entity_type: str, action: ChangeAction, entity_id
         change = await ChangeRequest.create(
             entity_type=entity_type, entity_id=entity_id, entity_label=proposal.label[:100], action=action,
             payload=proposal.payload, base_version=proposal.base_version, maker_id=actor.user_id,
+            scope_bank_id=proposal.scope_bank_id, scope_product_id=proposal.scope_product_id,
             checker_id=checker_id,
         )
         await oplog.record(actor, kind=actor.kind(), module=entity.module, action=f"submit_{action.value}",
                            summary=f"{action.value} {entity_type} {proposal.label}: sent for review",
-                           detail={"changeId": change.id, "data": data}, request_id=request_id)
+                           detail={"changeId": change.id, "data": data}, request_id=request_id,
+                           **_tags(proposal))
     return change
 
 
@@ -105,6 +107,7 @@ async def edit(actor: Actor, change_id: int, data: dict[str, Any], checker_id: i
     async with in_transaction():
         updated = await ChangeRequest.filter(id=change.id, status=ChangeStatus.PENDING).update(
             payload=proposal.payload, base_version=proposal.base_version, entity_label=proposal.label[:100],
+            scope_bank_id=proposal.scope_bank_id, scope_product_id=proposal.scope_product_id,
             checker_id=checker_id or change.checker_id,  # type: ignore[attr-defined]
             updated_at=clock.now(),
         )
@@ -113,7 +116,7 @@ async def edit(actor: Actor, change_id: int, data: dict[str, Any], checker_id: i
         await oplog.record(actor, kind=actor.kind(), module=entity.module, action="edit_change",
                            summary=f"edited pending change #{change.id}", detail={"changeId": change.id,
                                                                                   "data": data},
-                           request_id=request_id)
+                           request_id=request_id, **_tags(proposal))
     await change.refresh_from_db()
     return change
 
@@ -129,13 +132,18 @@ async def withdraw(actor: Actor, change_id: int, request_id: str = "") -> Change
             raise UserError.of("changeId", ErrorCode.CONFLICT, "The change was decided meanwhile")
         await oplog.record(actor, kind=actor.kind(), module=entity.module, action="withdraw_change",
                            summary=f"withdrew change #{change.id}", detail={"changeId": change.id},
-                           request_id=request_id)
+                           request_id=request_id, **_tags(change))
     await change.refresh_from_db()
     return change
 
 
+def _tags(source: Proposal | ChangeRequest) -> dict[str, int | None]:
+    """The bank/product tags an operation-log entry about this change carries (F-ROLE-4)."""
+    return {"scope_bank_id": source.scope_bank_id, "scope_product_id": source.scope_product_id}
+
+
 async def _decidable(actor: Actor, change_id: int) -> ChangeRequest:
-    change = await ChangeRequest.get_or_none(id=change_id)
+    change = await ChangeRequest.filter(actor.scope.tagged(), id=change_id).first()
     if change is None:
         raise not_found("Change request", "changeId")
     if change.maker_id == actor.user_id:  # type: ignore[attr-defined]
@@ -177,7 +185,7 @@ async def approve(actor: Actor, change_id: int, comment: str = "", request_id: s
         await oplog.record(actor, kind=actor.kind(reviewing=True), module=entity.module, action="approve",
                            summary=f"approved {change.action.value} {change.entity_type} {change.entity_label}",
                            detail={"changeId": change.id, "comment": comment, "payload": change.payload},
-                           request_id=request_id)
+                           request_id=request_id, **_tags(change))
         for listener in _approval_listeners:
             await listener(change, actor)
     return change
@@ -195,7 +203,8 @@ async def reject(actor: Actor, change_id: int, comment: str, request_id: str = "
         await _claim(change, ChangeStatus.REJECTED, comment)
         await oplog.record(actor, kind=actor.kind(reviewing=True), module=entity.module, action="reject",
                            summary=f"rejected {change.action.value} {change.entity_type} {change.entity_label}",
-                           detail={"changeId": change.id, "comment": comment}, request_id=request_id)
+                           detail={"changeId": change.id, "comment": comment}, request_id=request_id,
+                           **_tags(change))
     await change.refresh_from_db()
     return change
 
@@ -221,8 +230,8 @@ class ChangeFilter:
 
 
 def query(actor: Actor, f: ChangeFilter) -> QuerySet[ChangeRequest]:
-    """Change requests of the given entity types, filtered in SQL."""
-    qs = ChangeRequest.filter(entity_type__in=list(f.entity_types))
+    """Change requests of the given entity types within the actor's data scope, filtered in SQL."""
+    qs = ChangeRequest.filter(actor.scope.tagged(), entity_type__in=list(f.entity_types))
     if f.queue is Queue.PENDING:
         qs = qs.filter(status=ChangeStatus.PENDING)
     elif f.queue is Queue.PENDING_FOR_ME:

@@ -6,7 +6,15 @@ still need enabling in ``plugins.toml`` (except in the embedded default configur
 
 from __future__ import annotations
 
-from plugins.builtin import category_detector, http_pay, http_risk, name_list_detector, sandbox_pay
+from plugins.builtin import (
+    category_detector,
+    http_pay,
+    http_risk,
+    name_list_detector,
+    own_data,
+    sandbox_pay,
+    sandbox_sms,
+)
 from plugins.definition import PluginDefinition
 
 BUILTINS: tuple[PluginDefinition, ...] = (
@@ -15,6 +23,8 @@ BUILTINS: tuple[PluginDefinition, ...] = (
     http_risk.plugin,
     category_detector.plugin,
     name_list_detector.plugin,
+    sandbox_sms.plugin,
+    own_data.plugin,
 )
 
 __all__ = ["BUILTINS"]

@@ -13,6 +13,7 @@ from plugins.manager import ENV_BLOCK, create_host
 from plugins.testkit import host_from_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED = ["sandbox_pay", "category_detector", "name_list_detector", "sandbox_sms", "own_data"]
 HTTP_PAY = {"base_url": "http://127.0.0.1:1", "merchant_id": "M001", "secret": "env:PAY_SECRET"}
 
 
@@ -24,11 +25,11 @@ def config_error(config: dict, *, env: dict | None = None, extra=()) -> PluginCo
 
 def test_repository_plugins_toml_loads_with_expected_plugins():
     config = load_config(REPO_ROOT / "plugins.toml", env={})
-    assert config.enabled() == ["sandbox_pay", "category_detector", "name_list_detector"]
+    assert config.enabled() == EMBEDDED
     assert not config.plugins["http_pay"].enabled and not config.plugins["http_risk"].enabled
     assert config.timeouts.payment == 10 and config.timeouts.detector == 2
     host = create_host(config, env={})  # http_pay's env secret is unset, but it is disabled
-    assert host.enabled_plugins() == ["sandbox_pay", "category_detector", "name_list_detector"]
+    assert host.enabled_plugins() == EMBEDDED
 
 
 def test_config_path_from_environment_and_missing_files(tmp_path):
@@ -45,7 +46,7 @@ def test_config_path_from_environment_and_missing_files(tmp_path):
 def test_without_any_file_the_embedded_default_applies(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load_config(env={})
-    assert config.enabled() == ["sandbox_pay", "category_detector", "name_list_detector"]
+    assert config.enabled() == EMBEDDED
 
 
 def test_invalid_toml_is_a_config_error(tmp_path):
