@@ -20,6 +20,9 @@ from tortoise.transactions import in_transaction
 
 from core.accounts.models import Role
 from core.actor import SYSTEM
+from core.ledger import service as ledger
+from core.ledger.models import TxStatus
+from core.ledger.sealing import seal_pending
 from core.oplog import service as oplog
 from core.oplog.models import OperatorKind
 from core.orgs.models import (
@@ -87,13 +90,20 @@ async def seed_bank(mark: str, channel: AssistInstitution, people: dict[str, Any
         entity_type="product", entity_id=product.id, entity_label=f"{mark}消费贷", action=ChangeAction.UPDATE,
         payload={"name": f"{mark}消费贷二"}, base_version=1, maker_id=people["maker"].id,
         checker_id=people["checker"].id, scope_product_id=product.id)
+    async with in_transaction():
+        private = await ledger.append("product.update", {"name": f"{mark}消费贷二", "bank": f"{mark}01"},
+                                      initiator=SYSTEM, status=TxStatus.PRIVACY_PROTECTED,
+                                      source=("ChangeRequest", change.id), scope_product_id=product.id)
+        tagged = await ledger.append("margin.topup", {"project": f"{mark}项目"}, initiator=SYSTEM,
+                                     source=("MarginAccount", margin.id), scope_bank_id=bank.id)
+    await seal_pending(force=True)
     await oplog.record(SYSTEM, kind=OperatorKind.ADMIN, module="banks", action="create",
                        summary=f"created bank {mark}", detail={"code": f"{mark}01"}, scope_bank_id=bank.id)
     await oplog.record(SYSTEM, kind=OperatorKind.ADMIN, module="products", action="update",
                        summary=f"edited product {mark}-P1", scope_product_id=product.id)
     return {"Bank": [bank.id], "BankProduct": [credit.id], "MarginAccount": [margin.id],
             "MarginMovement": [movement.id], "Product": [product.id], "FundingPlan": [plan.id],
-            "ChangeRequest": [change.id]}
+            "ChangeRequest": [change.id], "hashes": [private.tx_hash, tagged.tx_hash]}  # type: ignore[dict-item]
 
 
 @pytest.fixture
@@ -111,8 +121,8 @@ async def world(people: dict[str, Any]) -> dict[str, Any]:
     return {"a": a, "b": b}
 
 
-def _gids(ids: dict[str, list[int]]) -> list[str]:
-    return [gid(t, pk) for t, pks in ids.items() for pk in pks]
+def _gids(ids: dict[str, list[Any]]) -> list[str]:
+    return [gid(t, pk) for t, pks in ids.items() if t != "hashes" for pk in pks]
 
 
 async def _walk(api: Api, token: str, pool: Pool) -> list[tuple[Call, str]]:
@@ -139,9 +149,9 @@ def _masked(text: str, value: str, placeholder: str = "<ID>") -> str:
 async def test_a_user_of_one_bank_sees_nothing_of_another_through_any_query(api: Api, world: dict[str, Any]
                                                                             ) -> None:
     b_ids = _gids(world["b"])
-    missing = {gid(t, MISSING_PK): t for t in world["b"]}
-    hashes: list[str] = []
-    pool = Pool(ids=b_ids + list(missing), strings=hashes or ["0" * 64])
+    missing = {gid(t, MISSING_PK): t for t in world["b"] if t != "hashes"}
+    # The other bank's transaction hashes are public (anyone may verify the chain); their payloads are not.
+    pool = Pool(ids=b_ids + list(missing), strings=world["b"]["hashes"] + ["0" * 64])
     token = await api.login("alpha_user")
     results = await _walk(api, token, pool)
     assert len({c.field for c, _ in results}) >= 30
@@ -157,7 +167,8 @@ async def test_a_user_of_one_bank_sees_nothing_of_another_through_any_query(api:
         for b_gid in b_ids:
             if b_gid not in variables:
                 continue
-            type_name = next(t for t, pks in world["b"].items() for pk in pks if gid(t, pk) == b_gid)
+            type_name = next(t for t, pks in world["b"].items() if t != "hashes" for pk in pks
+                             if gid(t, pk) == b_gid)
             twin_vars = variables.replace(b_gid, gid(type_name, MISSING_PK))
             twin = by_call.get((field, twin_vars))
             if twin is None:
@@ -171,8 +182,11 @@ async def test_a_user_of_one_bank_sees_nothing_of_another_through_any_query(api:
 
 
 async def test_the_walk_finds_the_other_bank_when_the_scope_allows_it(api: Api, world: dict[str, Any]) -> None:
-    pool = Pool(ids=_gids(world["b"]), strings=["0" * 64])
+    pool = Pool(ids=_gids(world["b"]), strings=world["b"]["hashes"])
     token = await api.login("admin")
     results = await _walk(api, token, pool)
     seen = {c.field for c, text in results if MARK_B in text}
     assert len(seen) >= 8, seen
+    # Every kind of path the scope guards is among them: lists, nested, ledger payloads, logs, reviews.
+    assert {"banks", "bankProducts", "marginAccounts", "products", "ledgerTransactions", "ledgerTransaction",
+            "operationLogs", "changeRequests"} <= seen, seen
