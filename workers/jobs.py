@@ -47,6 +47,21 @@ async def ledger_seal(ctx: JobContext) -> dict[str, Any]:
     return {"blocks": [b.height for b in blocks]}
 
 
+@job("plugins.block_sealed", "Tell plugins that a ledger block was sealed")
+async def block_sealed(ctx: JobContext) -> dict[str, Any]:
+    """At least once: the event id is the block height, so a plugin can drop a repeat."""
+    from core.ledger.models import LedgerBlock
+    from plugins.runtime import current_host
+    from plugins.types import BlockSealed
+
+    block = await LedgerBlock.get(height=int(ctx.payload["height"]))
+    errors = await current_host().emit_block_sealed(BlockSealed(
+        event_id=f"block:{block.height}", height=block.height, block_hash=block.block_hash,
+        previous_hash=block.previous_hash, transaction_count=block.tx_count, merkle_root=block.merkle_root,
+        sealed_at=block.sealed_at))
+    return {"height": block.height, "plugin_errors": [str(e) for e in errors]}
+
+
 @job("lpr.reminder", "Alert the LPR adjustment day (the 20th or next working day), once a month")
 async def lpr_reminder(ctx: JobContext) -> dict[str, Any]:
     """Once per month via the processed marker ``lpr_reminder:YYYY-MM``, committed before the alert.

@@ -110,6 +110,10 @@ async def _seal_one(policy: SealPolicy, force: bool) -> LedgerBlock | None:
         block = await LedgerBlock.create(height=height, block_hash=header.hash(), previous_hash=header.previous_hash,
                                          merkle_root=header.merkle_root, tx_count=header.tx_count,
                                          first_seq=first_seq, tree_root=header.tree_root, sealed_at=now)
+        # Integrators hear of the block after commit, through the outbox (at least once, deduplicated).
+        from core.outbox.service import enqueue
+
+        await enqueue("plugins.block_sealed", {"height": height}, f"block_sealed:{height}")
     log.info("sealed ledger block %s with %s transaction(s)", height, len(pending))
     return block
 
