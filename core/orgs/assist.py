@@ -13,7 +13,6 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from core import clock
 from core.actor import Actor
 from core.errors import ErrorCode, ErrorCollector, not_found
 from core.orgs import common, rules
@@ -85,28 +84,17 @@ async def create(actor: Actor, data: AssistInput, *, request_id: str = "") -> As
 async def update(actor: Actor, institution_id: int, data: AssistInput, *, request_id: str = "") -> AssistInstitution:
     row = await get(institution_id)
     values = await _validate(data, row)
-    changed = {k: v for k, v in values.items() if getattr(row, k) != v}
-    if not changed:
-        return row
-    before = {k: getattr(row, k) for k in changed}
-    async with common.unique_race("name", "Name or number is already used"), in_transaction():
-        await AssistInstitution.filter(id=row.id).update(**changed, updated_at=clock.now())
-        await common.log(actor, MODULE, "update", f"edited lending-assist institution {row.name}",
-                         {"id": row.id, "before": before, "after": changed}, request_id=request_id)
-    await row.refresh_from_db()
-    return row
+    return await common.update_row(
+        actor, row, values, module=MODULE, summary=f"edited lending-assist institution {row.name}",
+        unique_field="name", unique_message="Name or number is already used",
+        request_id=request_id)
 
 
 async def delete(actor: Actor, institution_id: int, *, request_id: str = "") -> None:
     """Delete an institution no product uses as its assist institution or traffic channel."""
     row = await get(institution_id)
     what = f"Lending-assist institution {row.name}"
-    await common.refuse_if_referenced(AssistInstitution, row.id, what)
-
-    async def run() -> None:
-        async with in_transaction():
-            await AssistInstitution.filter(id=row.id).delete()
-            await common.log(actor, MODULE, "delete", f"deleted lending-assist institution {row.name}",
-                             _detail(row), request_id=request_id)
-
-    await common.delete_guarded(AssistInstitution, row.id, what, run)
+    await common.delete_row(
+        actor, row, what=what, module=MODULE, summary=f"deleted lending-assist institution {row.name}",
+        detail=_detail(row),
+        request_id=request_id)

@@ -24,6 +24,7 @@ from core.oplog import service as oplog
 from core.oplog.models import OperatorKind
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 # Friendly names for referencing tables; anything else is named after its table.
 LABELS = {
@@ -96,3 +97,38 @@ async def delete_guarded(model: type[Model], pk: int, what: str, action: Callabl
         raise UserError.of("id", ErrorCode.CONFLICT,
                            f"{what} is still used{' by ' + ', '.join(used) if used else ''}; remove those first"
                            ) from None
+
+
+async def update_row(actor: Actor, row: M, values: dict[str, Any], *, module: str, summary: str,
+                     unique_field: str, unique_message: str, request_id: str = "") -> M:
+    """Write the changed fields of a shared reference row, logging before/after; no change, no write."""
+    from tortoise.transactions import in_transaction
+
+    from core import clock
+
+    changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+    if not changed:
+        return row
+    before = {k: getattr(row, k) for k in changed}
+    async with unique_race(unique_field, unique_message), in_transaction():
+        await type(row).filter(id=row.pk).update(**changed, updated_at=clock.now())
+        await log(actor, module, "update", summary, {"id": row.pk, "before": before, "after": changed},
+                  request_id=request_id)
+    await row.refresh_from_db()
+    return row
+
+
+async def delete_row(actor: Actor, row: Model, *, what: str, module: str, summary: str, detail: dict[str, Any],
+                     request_id: str = "") -> None:
+    """Delete a row nothing references any more (checked first, and again by the database), logged."""
+    from tortoise.transactions import in_transaction
+
+    model = type(row)
+    await refuse_if_referenced(model, row.pk, what)
+
+    async def run() -> None:
+        async with in_transaction():
+            await model.filter(id=row.pk).delete()
+            await log(actor, module, "delete", summary, detail, request_id=request_id)
+
+    await delete_guarded(model, row.pk, what, run)

@@ -11,7 +11,6 @@ from typing import Any
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from core import clock
 from core.actor import Actor
 from core.errors import ErrorCode, ErrorCollector, not_found
 from core.orgs import common, rules
@@ -87,28 +86,17 @@ async def update(actor: Actor, institution_id: int, data: EnhancementInput, *,
                  request_id: str = "") -> EnhancementInstitution:
     row = await get(institution_id)
     values = await _validate(data, row)
-    changed = {k: v for k, v in values.items() if getattr(row, k) != v}
-    if not changed:
-        return row
-    before = {k: getattr(row, k) for k in changed}
-    async with common.unique_race("name", "An institution with that name already exists"), in_transaction():
-        await EnhancementInstitution.filter(id=row.id).update(**changed, updated_at=clock.now())
-        await common.log(actor, MODULE, "update", f"edited credit-enhancement institution {row.name}",
-                         {"id": row.id, "before": before, "after": changed}, request_id=request_id)
-    await row.refresh_from_db()
-    return row
+    return await common.update_row(
+        actor, row, values, module=MODULE, summary=f"edited credit-enhancement institution {row.name}",
+        unique_field="name", unique_message="An institution with that name already exists",
+        request_id=request_id)
 
 
 async def delete(actor: Actor, institution_id: int, *, request_id: str = "") -> None:
     """Delete an institution no loan product names any more."""
     row = await get(institution_id)
     what = f"Credit-enhancement institution {row.name}"
-    await common.refuse_if_referenced(EnhancementInstitution, row.id, what)
-
-    async def run() -> None:
-        async with in_transaction():
-            await EnhancementInstitution.filter(id=row.id).delete()
-            await common.log(actor, MODULE, "delete", f"deleted credit-enhancement institution {row.name}",
-                             _detail(row), request_id=request_id)
-
-    await common.delete_guarded(EnhancementInstitution, row.id, what, run)
+    await common.delete_row(
+        actor, row, what=what, module=MODULE, summary=f"deleted credit-enhancement institution {row.name}",
+        detail=_detail(row),
+        request_id=request_id)

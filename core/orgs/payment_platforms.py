@@ -56,7 +56,8 @@ async def create(actor: Actor, data: PaymentPlatformInput, *, request_id: str = 
     async with common.unique_race("identifier", "Name or identifier is already used"), in_transaction():
         row = await PaymentPlatform.create(name=name, identifier=identifier)
         await common.log(actor, MODULE, "create", f"added payment platform {row.name} ({row.identifier})",
-                         {"id": row.id, "name": row.name, "identifier": row.identifier}, request_id=request_id)
+                         {"id": row.id, "name": row.name, "identifier": row.identifier},
+        request_id=request_id)
     return row
 
 
@@ -64,12 +65,7 @@ async def delete(actor: Actor, platform_id: int, *, request_id: str = "") -> Non
     """Remove a platform no loan product pays through any more."""
     row = await get(platform_id)
     what = f"Payment platform {row.name}"
-    await common.refuse_if_referenced(PaymentPlatform, row.id, what)
-
-    async def run() -> None:
-        async with in_transaction():
-            await PaymentPlatform.filter(id=row.id).delete()
-            await common.log(actor, MODULE, "delete", f"removed payment platform {row.name} ({row.identifier})",
-                             {"id": row.id, "name": row.name, "identifier": row.identifier}, request_id=request_id)
-
-    await common.delete_guarded(PaymentPlatform, row.id, what, run)
+    await common.delete_row(
+        actor, row, what=what, module=MODULE, summary=f"removed payment platform {row.name} ({row.identifier})",
+        detail={"id": row.id, "name": row.name, "identifier": row.identifier},
+        request_id=request_id)
