@@ -6,14 +6,13 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from core import clock
 from core.accounts import data_policy, rules
 from core.accounts.models import Role
 from core.actor import Actor
 from core.errors import ErrorCode, ErrorCollector, UserError, not_found
 from core.oplog import service as oplog
 from core.review.models import ChangeAction
-from core.review.registry import Proposal, register
+from core.review.registry import Proposal, register, review_stamp
 from permissions import policy
 from permissions.models import CasbinRule
 from permissions.scope import DataPolicy
@@ -123,8 +122,7 @@ class RoleEntity:
 
     async def apply(self, action: ChangeAction, entity_id: int | None, payload: dict[str, Any],
                     maker_id: int, checker_id: int) -> int:
-        stamp = {"last_maker_id": maker_id, "last_checker_id": checker_id, "last_action": action.value,
-                 "reviewed_at": clock.now()}
+        stamp = review_stamp(action, maker_id, checker_id)
         if action is ChangeAction.CREATE:
             role = await Role.create(name=payload["name"], key=payload["key"], remark=payload["remark"],
                                      enabled=False, **stamp)

@@ -6,7 +6,6 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from core import clock
 from core.accounts import rules
 from core.accounts.models import Role, User
 from core.accounts.passwords import hash_password
@@ -14,7 +13,7 @@ from core.actor import Actor
 from core.errors import ErrorCode, ErrorCollector, UserError, not_found
 from core.oplog import service as oplog
 from core.review.models import ChangeAction
-from core.review.registry import Proposal, register
+from core.review.registry import Proposal, register, review_stamp
 
 IMMUTABLE = ("workNo", "account", "name")
 VIEWER_ROLE = "viewer"
@@ -103,8 +102,7 @@ class UserEntity:
 
     async def apply(self, action: ChangeAction, entity_id: int | None, payload: dict[str, Any],
                     maker_id: int, checker_id: int) -> int:
-        stamp = {"last_maker_id": maker_id, "last_checker_id": checker_id, "last_action": action.value,
-                 "reviewed_at": clock.now()}
+        stamp = review_stamp(action, maker_id, checker_id)
         if action is ChangeAction.CREATE:
             user = await User.create(
                 work_no=payload["workNo"], account=payload["account"], name=payload["name"],

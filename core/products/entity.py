@@ -17,13 +17,12 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from core import clock
 from core.actor import Actor
 from core.errors import ErrorCode, ErrorCollector, UserError, not_found
 from core.products.models import FundingUsage, FundingUsageTotal, Product, ProductChannel, ProductFunder
 from core.products.validation import DEFAULTS, check_references, check_shape
 from core.review.models import ChangeAction
-from core.review.registry import Proposal, register
+from core.review.registry import Proposal, register, review_stamp
 
 # Payload key → Product column, for the scalar part of the configuration.
 COLUMNS: dict[str, str] = {
@@ -117,8 +116,7 @@ class ProductEntity:
     async def apply(self, action: ChangeAction, entity_id: int | None, payload: dict[str, Any],
                     maker_id: int | None, checker_id: int | None) -> int:
         """Apply inside the caller's transaction (None maker/checker: demo data applied directly)."""
-        stamp = {"last_maker_id": maker_id, "last_checker_id": checker_id, "last_action": action.value,
-                 "reviewed_at": clock.now()}
+        stamp = review_stamp(action, maker_id, checker_id)
         if action is ChangeAction.DELETE:
             product = await Product.get(id=entity_id)
             if await has_usage(product.id):

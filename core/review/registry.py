@@ -47,6 +47,15 @@ class ReviewedEntity(Protocol):
         ...
 
 
+def review_stamp(action: ChangeAction, maker_id: int | None, checker_id: int | None) -> dict[str, Any]:
+    """The columns every reviewed row keeps about the review that last changed it (seed 000's list
+    columns: maker, checker, review type, review time)."""
+    from core import clock
+
+    return {"last_maker_id": maker_id, "last_checker_id": checker_id, "last_action": action.value,
+            "reviewed_at": clock.now()}
+
+
 _registry: dict[str, ReviewedEntity] = {}
 
 
