@@ -25,6 +25,9 @@ MODEL_MODULES: list[str] = [
     "core.risk.models",
     "core.outbox.models",
     "core.system.task_models",
+    "core.loans.models",
+    "core.monitoring.models",
+    "core.payments.models",
 ]
 
 

@@ -100,6 +100,71 @@ TREE: tuple[Node, ...] = (
         action("products.delete", "删除 Delete product"),
     ),
     page(
+        "loans", "借款管理 Loans",
+        page(
+            "loan_orders", "借款订单 Loan orders",
+            action("loans.apply", "进件 Submit application"),
+            action("loans.cancel", "取消 Cancel order"),
+            action("loans.sign", "签约 Sign contract"),
+            action("loans.disburse", "放款 Disburse"),
+            action("loans.resolve_payment", "查询支付结果 Resolve payment status"),
+            action("loans.write_off", "核销 Write off"),
+            action("loans.view_identity", "查看完整身份信息 View unmasked identity"),
+        ),
+        page(
+            "credit_review", "信审管理 Credit review",
+            action("credit_review.assign", "分配/改派 Assign or reassign"),
+            action("credit_review.decide", "审核 Decide"),
+        ),
+        page(
+            "repayments", "还款管理 Repayments",
+            action("repayments.deduct", "代扣 Deduct"),
+            action("repayments.record", "登记还款 Record repayment"),
+            action("repayments.settle", "提前结清 Early settlement"),
+            action("repayments.compensate", "代偿 Compensate"),
+        ),
+        page(
+            "collection", "催收管理 Collection",
+            action("collection.assign", "分配 Assign"),
+            action("collection.record", "催收记录 Add record"),
+        ),
+        page("calculator", "借款计算器 Loan calculator"),
+    ),
+    page(
+        "contracts", "合同管理 Contracts",
+        action("contracts.create", "新增模板 Add template"),
+        action("contracts.update", "修改模板 Edit template"),
+        action("contracts.delete", "删除模板 Delete template"),
+    ),
+    page(
+        "risk", "风控管理 Risk",
+        page(
+            "risk_rules", "风控规则 Risk rules",
+            action("risk_rules.create", "新增 Add"),
+            action("risk_rules.update", "修改 Edit"),
+            action("risk_rules.delete", "删除 Delete"),
+        ),
+    ),
+    page(
+        "monitoring", "贷后资金管控 Post-loan fund control",
+        page(
+            "transactions", "交易查询 Transactions",
+            action("transactions.ingest", "导入交易 Import transactions"),
+        ),
+        page(
+            "violations", "违规查询 Violations",
+            action("violations.export", "下载 Download"),
+            action("violations.handle", "处理 Confirm/dismiss"),
+        ),
+        page(
+            "diversion_rules", "异化规则 Diversion rules",
+            action("diversion_rules.create", "新增 Add"),
+            action("diversion_rules.update", "修改 Edit"),
+            action("diversion_rules.delete", "删除 Delete"),
+        ),
+        page("settlement_query", "黑名单及提前结清查询 Blacklist and early settlement"),
+    ),
+    page(
         "operations", "日常运营 Daily operations",
         page(
             "funding_plans", "资金投放计划 Funding plans",
@@ -109,6 +174,17 @@ TREE: tuple[Node, ...] = (
         page(
             "lpr", "LPR基础利率 LPR base rates",
             action("lpr.save", "保存 Save rate"),
+        ),
+        page(
+            "disbursement_accounts", "放款账户 Disbursement accounts",
+            action("disbursement_accounts.create", "新增 Add"),
+            action("disbursement_accounts.update", "修改 Edit"),
+            action("disbursement_accounts.delete", "删除 Delete"),
+        ),
+        page(
+            "reconciliation", "对账 Reconciliation",
+            action("reconciliation.run", "重新对账 Re-run a day"),
+            action("reconciliation.repush", "重推数据 Re-push to partner"),
         ),
     ),
     page(

@@ -66,9 +66,19 @@ def unregister(name: str) -> None:
     _jobs.pop(name, None)
 
 
+JOB_MODULES: tuple[str, ...] = (
+    "workers.jobs",
+    "workers.loan_jobs",
+)
+"""Modules that register the platform's jobs on import, one per domain (add yours here)."""
+
+
 def load_builtin_jobs() -> None:
     """Import the modules that register the platform's jobs (idempotent)."""
-    import workers.jobs  # noqa: F401  (registers on import)
+    import importlib
+
+    for module in JOB_MODULES:
+        importlib.import_module(module)
 
 
 def get(name: str) -> JobSpec | None:

@@ -20,7 +20,9 @@ from permissions.tree import ALL, NODE_KEYS
 
 # Business pages every built-in role may open (their buttons are given below per role).
 _BUSINESS_PAGES = {"banks", "bank_products", "assist_orgs", "enhancement_orgs", "margins", "payment_platforms",
-                   "products", "funding_plans", "lpr"}
+                   "products", "funding_plans", "lpr", "loan_orders", "repayments", "collection", "calculator",
+                   "contracts", "risk_rules", "transactions", "violations", "diversion_rules", "settlement_query",
+                   "disbursement_accounts", "reconciliation"}
 # Built-in roles and their page nodes. Seed 000: makers propose, checkers review, viewers only query.
 # Their data permission starts empty (admin: every bank): an admin grants banks per role.
 BUILTIN_ROLES: dict[str, tuple[str, set[str] | None]] = {
@@ -28,8 +30,13 @@ BUILTIN_ROLES: dict[str, tuple[str, set[str] | None]] = {
     "maker": ("经办", {"home", "ledger", "users.create", "users.update", "users.delete", "roles.create",
                        "roles.update", "roles.delete", "roles.permissions", "roles.data", "oplog",
                        "products.create", "products.update", "products.delete", "funding_plans.save",
-                       "funding_plans.activate", "lpr.save", "margins.topup", *_BUSINESS_PAGES}),
-    "checker": ("复核", {"home", "ledger", "users", "roles", "review.decide", "oplog", *_BUSINESS_PAGES}),
+                       "funding_plans.activate", "lpr.save", "margins.topup", "contracts.create", "contracts.update",
+                       "contracts.delete", "risk_rules.create", "risk_rules.update", "risk_rules.delete",
+                       "diversion_rules.create", "diversion_rules.update", "diversion_rules.delete",
+                       "credit_review", "credit_review.decide", "collection.record", "violations.export",
+                       *_BUSINESS_PAGES}),
+    "checker": ("复核", {"home", "ledger", "users", "roles", "review.decide", "oplog", "credit_review",
+                         "credit_review.decide", "violations.export", *_BUSINESS_PAGES}),
     "viewer": ("查询", {"oplog", *_BUSINESS_PAGES}),
 }
 
