@@ -23,7 +23,8 @@ ChangeStatusEnum = strawberry.enum(ChangeStatus, name="ChangeStatus")
 QueueEnum = strawberry.enum(service.Queue, name="ReviewQueue")
 REDACTED = {"passwordHash"}
 SUBMIT_NODES = ("users.create", "users.update", "users.delete", "roles.create", "roles.update", "roles.delete",
-                "roles.permissions", "roles.data", "products.create", "products.update", "products.delete")
+                "roles.permissions", "roles.data", "products.create", "products.update", "products.delete",
+                "risk_rules.create", "risk_rules.update", "risk_rules.delete")
 
 
 @strawberry.type(name="ChangeRequest", description="A proposed change and its review (seed 000 lists).")
@@ -110,7 +111,7 @@ def _visible_types(info: Info, wanted: str | None) -> tuple[str, ...]:
 
 @strawberry.type
 class ReviewQuery:
-    @guarded("review", "users", "roles", "products", description="Change requests: pending for me, my "
+    @guarded("review", "users", "roles", "products", "risk_rules", description="Change requests: pending for me, my "
              "submissions, completed, all — limited to the entity types whose page you hold.")
     async def change_requests(self, info: Info, filter: ChangeFilterInput | None = None, first: int | None = None,
                               after: str | None = None) -> Connection[ChangeRequestType]:
@@ -122,7 +123,7 @@ class ReviewQuery:
         page = await paginate(qs, first, after, "maker", "checker")
         return connection(page, ChangeRequestType.of)
 
-    @guarded("review", "users", "roles", "products")
+    @guarded("review", "users", "roles", "products", "risk_rules")
     async def change_request(self, info: Info, id: strawberry.ID) -> ChangeRequestType | None:
         change = await ChangeRequest.filter(info.context.scope.tagged(), id=decode(id, "ChangeRequest", "id"),
                                             entity_type__in=list(_visible_types(info, None))).first()

@@ -11,9 +11,13 @@ treats every indicator alike: (source ``own_data``, indicator name).
 * ``requested_amount`` — ``RiskRequest.amount``, the amount applied for; ``None`` when the scene has none.
 * ``blacklist_hit`` — the ID number or the mobile number is on the platform's blacklist
   (:mod:`core.risk.blacklist`); ``None`` when the subject has neither.
+* ``loans_in_progress`` — the borrower's loans (by ID number) with money out or on its way:
+  disbursing, disbursed, overdue, compensated (多头: the platform's own view of them).
+* ``overdue_history`` — how many of the borrower's installments (by ID number, over all their
+  loans, settled ones included) have ever been overdue (``LoanInstallment.overdue_since`` set).
 
-Not here yet, on purpose: "loans in progress" and "overdue history" need the loan tables, which do
-not exist yet; they will be declared when loans are stored, never faked.
+Both loan indicators are ``None`` when the subject has no ID number, and ``0`` for a person the
+platform has never lent to: "never borrowed here" is a fact, not missing data.
 """
 
 from __future__ import annotations
@@ -42,7 +46,27 @@ CATALOGUE: dict[str, tuple[IndicatorType, str]] = {
     "requested_amount": (IndicatorType.DECIMAL, "the amount applied for, in yuan; null when the scene has none"),
     "blacklist_hit": (IndicatorType.BOOLEAN, "the ID number or mobile number is on the platform's own blacklist; "
                                              "null when the subject has neither"),
+    "loans_in_progress": (IndicatorType.INTEGER, "the borrower's loans here that are disbursing, disbursed, overdue "
+                                                 "or compensated, by ID number; null without an ID number"),
+    "overdue_history": (IndicatorType.INTEGER, "the borrower's installments here that were ever overdue, over all "
+                                               "their loans, by ID number; null without an ID number"),
 }
+IN_PROGRESS = ("disbursing", "disbursed", "overdue", "compensated")  # core.loans.models.LoanStatus values
+
+
+async def _loan_history(id_number: str, wanted: set[str]) -> dict[str, IndicatorValue]:
+    """Counted in SQL over the borrower's loans (one query per indicator asked)."""
+    from core.loans.models import Loan, LoanInstallment
+
+    out: dict[str, IndicatorValue] = {}
+    if "loans_in_progress" in wanted:
+        out["loans_in_progress"] = (await Loan.filter(customer__id_number=id_number, status__in=IN_PROGRESS).count()
+                                    if id_number else None)
+    if "overdue_history" in wanted:
+        out["overdue_history"] = (await LoanInstallment.filter(loan__customer__id_number=id_number,
+                                                               overdue_since__isnull=False).count()
+                                  if id_number else None)
+    return out
 
 
 class OwnData:
@@ -80,6 +104,8 @@ class OwnData:
                     notes.append(f"blacklisted: {'; '.join(e.reason for e in entries)}"[:300])
             else:
                 values["blacklist_hit"] = None
+        if wanted & {"loans_in_progress", "overdue_history"}:
+            values.update(await _loan_history(idnumber.normalize(subject.id_number), wanted))
         return RiskFetchResult(values={n: values.get(n) for n in request.indicators}, cost=Decimal("0"),
                                detail="; ".join(notes))
 
@@ -91,5 +117,6 @@ class OwnData:
 plugin = PluginDefinition(
     name="own_data",
     factory=OwnData,
-    description="Free risk indicators from the platform's own data: age from the ID number, amount, blacklist.",
+    description="Free risk indicators from the platform's own data: age from the ID number, amount, blacklist, "
+                "loans in progress, overdue history.",
 )

@@ -57,7 +57,8 @@ async def test_admin_sees_versions_health_and_what_each_plugin_serves(
     assert plugins["sandbox_sms"]["notificationChannels"] == ["sms"]
     assert plugins["sandbox_sms"]["families"] == ["NOTIFY"]
     own = {i["name"]: i for i in plugins["own_data"]["riskIndicators"]}
-    assert set(own) == {"age", "id_number_valid", "requested_amount", "blacklist_hit"}
+    assert set(own) == {"age", "id_number_valid", "requested_amount", "blacklist_hit", "loans_in_progress",
+                        "overdue_history"}
     assert own["age"] == {"name": "age", "type": "INTEGER", "costPerCall": "0"}
     http_risk = plugins["http_risk"]
     assert (http_risk["enabled"], http_risk["running"], http_risk["health"]) == (False, False, None)

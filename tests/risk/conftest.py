@@ -58,3 +58,6 @@ def providers() -> dict[str, CountingProvider]:
 @pytest.fixture
 def engine(providers: dict[str, CountingProvider]) -> RiskEngine:
     return RiskEngine(CATALOG, providers)
+
+
+from tests.risk.scene_support import risk_host  # noqa: E402, F401  (the risk-scene tests' running plugin host)
