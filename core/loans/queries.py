@@ -1,0 +1,141 @@
+"""Reading loan orders (F-LOAN-2): the filtered list, one order, and the rows nested under orders.
+
+Every query starts from the caller's `DataScope` applied in SQL on the loan's product
+(`scope.products("product_id")`, or `loan__product_id` for rows under a loan), so another bank's
+order answers exactly like a missing one and counts never include it. Nothing is filtered in Python.
+
+Customer identifiers are exact matches (ID number, phone, name, customer number): a search by
+identity is a targeted lookup of one person, not a fishing expedition over names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
+
+from core.errors import ErrorCode, ErrorCollector
+from core.loans.models import (
+    Customer,
+    Loan,
+    LoanEvent,
+    LoanFunder,
+    LoanInstallment,
+    LoanStatus,
+    Payment,
+    Repayment,
+)
+from core.risk import idnumber
+from core.risk.blacklist import normalize_phone
+from permissions.scope import DataScope
+
+
+@dataclass(frozen=True)
+class LoanFilter:
+    """Conditions of the loan list; all given ones must hold."""
+
+    channel_id: int | None = None  # traffic platform
+    bank_id: int | None = None  # a funder of the loan (joint loans: any of them)
+    statuses: Sequence[LoanStatus] = field(default_factory=tuple)
+    disbursed_from: date | None = None  # disbursement date, inclusive
+    disbursed_to: date | None = None  # inclusive
+    product_id: int | None = None
+    customer_no: str | None = None
+    id_number: str | None = None
+    phone: str | None = None
+    name: str | None = None
+    order_no: str | None = None
+    channel_order_no: str | None = None
+
+    @property
+    def by_identity(self) -> bool:
+        """Whether the filter looks a person up (a viewer read of customer data, F-MON-7)."""
+        return bool(self.customer_no or self.id_number or self.phone or self.name)
+
+
+def check_filter(f: LoanFilter, prefix: str = "filter.") -> None:
+    errs = ErrorCollector()
+    if f.disbursed_from and f.disbursed_to and f.disbursed_from > f.disbursed_to:
+        errs.add(f"{prefix}disbursedTo", ErrorCode.OUT_OF_RANGE, "The end date is before the start date")
+    errs.raise_if_any()
+
+
+def loans_query(scope: DataScope, f: LoanFilter | None = None) -> QuerySet[Loan]:
+    """The caller's visible loans matching `f`, as one SQL query (count it, page it)."""
+    f = f or LoanFilter()
+    qs = Loan.filter(scope.products("product_id"))
+    if f.channel_id is not None:
+        qs = qs.filter(channel_id=f.channel_id)
+    if f.bank_id is not None:
+        qs = qs.filter(id__in=Subquery(LoanFunder.filter(bank_id=f.bank_id).values("loan_id")))
+    if f.statuses:
+        qs = qs.filter(status__in=[LoanStatus(s).value for s in f.statuses])
+    if f.disbursed_from is not None:
+        qs = qs.filter(disbursement_date__gte=f.disbursed_from)
+    if f.disbursed_to is not None:
+        qs = qs.filter(disbursement_date__lte=f.disbursed_to)
+    if f.product_id is not None:
+        qs = qs.filter(product_id=f.product_id)
+    if f.order_no:
+        qs = qs.filter(order_no=f.order_no.strip())
+    if f.channel_order_no:
+        qs = qs.filter(channel_order_no=f.channel_order_no.strip())
+    people: dict[str, Any] = {}
+    if f.customer_no:
+        people["customer_no"] = f.customer_no.strip()
+    if f.id_number:
+        people["id_number"] = idnumber.normalize(f.id_number)
+    if f.phone:
+        people["phone"] = normalize_phone(f.phone)
+    if f.name:
+        people["name"] = f.name.strip()
+    if people:
+        qs = qs.filter(customer_id__in=Subquery(Customer.filter(**people).values("id")))
+    return qs
+
+
+async def get_loan(scope: DataScope, loan_id: int) -> Loan | None:
+    """The loan if it exists and the scope covers it (None for both "missing" and "not yours")."""
+    return await Loan.filter(scope.products("product_id"), id=loan_id).first()
+
+
+async def get_loan_by_order_no(scope: DataScope, order_no: str) -> Loan | None:
+    return await Loan.filter(scope.products("product_id"), order_no=(order_no or "").strip()).first()
+
+
+# ---- rows under loans, by loan ids (for per-request dataloaders: one statement per kind) ----
+
+def funders_query(scope: DataScope, loan_ids: list[int]) -> QuerySet[LoanFunder]:
+    return (LoanFunder.filter(scope.products("loan__product_id"), loan_id__in=loan_ids)
+            .select_related("bank").order_by("loan_id", "position", "id"))
+
+
+def events_query(scope: DataScope, loan_ids: list[int]) -> QuerySet[LoanEvent]:
+    return (LoanEvent.filter(scope.products("loan__product_id"), loan_id__in=loan_ids)
+            .order_by("loan_id", "created_at", "id"))
+
+
+def installments_query(scope: DataScope, loan_ids: list[int]) -> QuerySet[LoanInstallment]:
+    return (LoanInstallment.filter(scope.products("loan__product_id"), loan_id__in=loan_ids)
+            .order_by("loan_id", "number"))
+
+
+def repayments_query(scope: DataScope, loan_ids: list[int]) -> QuerySet[Repayment]:
+    return (Repayment.filter(scope.products("product_id"), loan_id__in=loan_ids)
+            .order_by("loan_id", "paid_at", "id"))
+
+
+def payments_query(scope: DataScope, loan_ids: list[int]) -> QuerySet[Payment]:
+    return (Payment.filter(scope.products("product_id"), loan_id__in=loan_ids)
+            .order_by("loan_id", "requested_at", "id"))
+
+
+def customers_query(scope: DataScope, customer_ids: list[int]) -> QuerySet[Customer]:
+    """Customers who have at least one visible loan (a customer is shown only through a loan)."""
+    visible = Subquery(Loan.filter(scope.products("product_id"), customer_id__in=customer_ids)
+                       .values("customer_id"))
+    return Customer.filter(id__in=customer_ids).filter(id__in=visible)
