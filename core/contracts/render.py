@@ -178,6 +178,10 @@ class ContractContext:
     funder_phone: str
     schedule: tuple[ScheduleRow, ...]
     signing_date: date
+    # The legal text of a loan contract names the borrower in full (core.contracts.signing fills
+    # these); display templates keep to `borrower_id_masked`.
+    borrower_id_number: str = ""
+    order_no: str = ""
 
     def __post_init__(self) -> None:
         if _FULL_ID.fullmatch(self.borrower_id_masked.strip()):
