@@ -1,0 +1,505 @@
+"""Posting repayments (F-LOAN-4): allocation over installments, joint-lending parts, loan status.
+
+`post_repayment` is the one function that applies money received on a loan, whatever its source
+(a deduction we asked the provider for, a provider callback, an operator's record of an offline
+transfer, the guarantor's compensation). In one transaction it
+
+1. locks the loan row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite serialises writers) and checks,
+   under the lock, whether the serial number was already posted: a repeat returns the first
+   repayment, a repeat with another amount or loan is a CONFLICT — so concurrent repeats of one
+   serial post once (the unique `repayment.serial_no` backs this up);
+2. allocates with the loan's named strategy (`core.loans.allocation`, default penalty → fee →
+   interest → principal, oldest installment first) over every open installment. Money beyond what
+   is due prepays the next installments in order (kind `prepayment`); money beyond everything owed
+   is held as `leftover` on the repayment (to refund) — never silently dropped;
+3. writes the repayment, one line per installment paid, and each funder's part (joint lending: per
+   component by the loan's LoanFunder shares, remainder to position 0, so parts sum exactly);
+4. updates installments with version-checked UPDATEs (the overdue job bumps versions too; a lost
+   race retries the whole use case on fresh rows) and the loan (`principal_outstanding`, and the
+   state machine: settled when nothing is open, overdue → disbursed when nothing is overdue);
+5. releases margin in proportion (`core.orgs.margins.release`, idempotent per serial), updates the
+   collection case, writes the operation log, and enqueues the payment-settled plugin event and
+   the repayment SMS through the outbox (after commit, at least once).
+
+Early settlement (`Mode.EARLY_SETTLEMENT`) uses `early_settlement_quote` at the payment's business
+date: past-due installments paid in full, the current one's interest to date, later ones principal
+only; the current and later installments become `settled_early` with the waived interest kept.
+Compensation (`Mode.COMPENSATION`) pays everything outstanding on the installments due so far from
+the guarantor; they become `compensated` and the loan `compensated`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from core import clock
+from core.actor import SYSTEM, Actor
+from core.config import current_settings
+from core.errors import ErrorCode, ErrorCollector, UserError, not_found
+from core.loans import collection
+from core.loans.allocation import (
+    AllocationStrategy,
+    OutstandingInstallment,
+    SettlementQuote,
+    allocate_repayment,
+    early_settlement_quote,
+)
+from core.loans.models import (
+    InstallmentStatus,
+    Loan,
+    LoanFunder,
+    LoanInstallment,
+    LoanStatus,
+    Payment,
+    PaymentStatus,
+    Repayment,
+    RepaymentFunderPart,
+    RepaymentKind,
+    RepaymentLine,
+    RepaymentSource,
+)
+from core.loans.money import ZERO, split_by_shares
+from core.loans.schedule import Installment, Schedule
+from core.loans.states import REPAYING, transition
+from core.oplog import service as oplog
+from core.oplog.models import OperatorKind
+from core.orgs import rules
+from core.outbox.service import enqueue
+from permissions.scope import EVERYTHING, DataScope
+
+MODULE = "repayments"
+ATTEMPTS = 5
+OPEN: tuple[InstallmentStatus, ...] = (InstallmentStatus.PENDING, InstallmentStatus.PARTIAL,
+                                       InstallmentStatus.OVERDUE)
+"""Installment states that still owe money (the others are closed)."""
+PAYMENT_SETTLED_JOB = "plugins.payment_settled"  # registered in workers.disbursement_jobs (self-contained payload)
+REPAYMENT_SMS_JOB = "repayments.send_sms"
+HUNDRED = Decimal(100)
+COMPONENTS = ("penalty", "fee", "interest", "principal")
+
+
+class Mode(StrEnum):
+    NORMAL = "normal"
+    EARLY_SETTLEMENT = "early_settlement"
+    COMPENSATION = "compensation"
+
+
+class _Stale(Exception):
+    """An installment or the loan changed between our read and our conditional UPDATE."""
+
+
+@dataclass
+class _Line:
+    inst: LoanInstallment
+    penalty: Decimal = ZERO
+    fee: Decimal = ZERO
+    interest: Decimal = ZERO
+    principal: Decimal = ZERO
+    waived_interest: Decimal = ZERO
+    status: InstallmentStatus | None = None  # new status when it changes
+
+    @property
+    def total(self) -> Decimal:
+        return self.penalty + self.fee + self.interest + self.principal
+
+
+@dataclass
+class _Plan:
+    lines: list[_Line] = field(default_factory=list)
+    leftover: Decimal = ZERO
+    kind: RepaymentKind = RepaymentKind.REGULAR
+
+
+# --- pure helpers ---------------------------------------------------------------------------------
+
+
+def outstanding(inst: LoanInstallment) -> OutstandingInstallment:
+    """What is still owed on one installment (scheduled minus paid; penalty as accrued so far)."""
+    return OutstandingInstallment(
+        number=inst.number, principal=max(inst.principal - inst.paid_principal, ZERO),
+        interest=max(inst.interest - inst.paid_interest - inst.waived_interest, ZERO),
+        fee=max(inst.fee - inst.paid_fee, ZERO), penalty=max(inst.penalty - inst.paid_penalty, ZERO))
+
+
+def owed(inst: LoanInstallment) -> Decimal:
+    return outstanding(inst).total
+
+
+def is_open(inst: LoanInstallment) -> bool:
+    return InstallmentStatus(inst.status) in OPEN
+
+
+def business_date_of(moment: datetime) -> date:
+    return moment.astimezone(current_settings().tz).date()
+
+
+def schedule_of(installments: Sequence[LoanInstallment]) -> Schedule:
+    """The contractual schedule as stored (what `early_settlement_quote` needs: numbers, dates, interest)."""
+    rows = tuple(Installment(number=i.number, due_date=i.due_date, principal=i.principal, interest=i.interest,
+                             total=i.principal + i.interest + i.fee, remaining_principal=ZERO, fee=i.fee)
+                 for i in sorted(installments, key=lambda i: i.number))
+    principal = sum((r.principal for r in rows), ZERO)
+    interest = sum((r.interest for r in rows), ZERO)
+    return Schedule(installments=rows, total_principal=principal, total_interest=interest, total=principal + interest)
+
+
+def quote_for(loan: Loan, installments: Sequence[LoanInstallment], settle_date: date) -> SettlementQuote:
+    """The early-settlement quote for `loan` on `settle_date` from its stored installments."""
+    ordered = sorted(installments, key=lambda i: i.number)
+    start = loan.disbursement_date or (ordered[0].start_date if ordered else settle_date)
+    if settle_date < start:
+        raise UserError.of("date", ErrorCode.OUT_OF_RANGE,
+                           f"date {settle_date} is before the loan's disbursement date {start}")
+    return early_settlement_quote(schedule_of(ordered), start, settle_date,
+                                  [outstanding(i) for i in ordered if is_open(i)])
+
+
+def _strategy(loan: Loan) -> AllocationStrategy:
+    try:
+        return AllocationStrategy(loan.allocation_strategy)
+    except ValueError:
+        return AllocationStrategy.PENALTY_FEE_INTEREST_PRINCIPAL
+
+
+def _normal_plan(loan: Loan, open_: list[LoanInstallment], amount: Decimal, business_date: date) -> _Plan:
+    result = allocate_repayment([outstanding(i) for i in open_], amount, _strategy(loan))
+    by_number = {i.number: i for i in open_}
+    due_total = sum((owed(i) for i in open_ if i.due_date <= business_date), ZERO)
+    plan = _Plan(leftover=result.leftover)
+    ahead = False
+    for alloc in result.lines:
+        if not alloc.total:
+            continue
+        inst = by_number[alloc.number]
+        line = _Line(inst, alloc.penalty, alloc.fee, alloc.interest, alloc.principal)
+        if alloc.settled:
+            line.status = InstallmentStatus.PAID
+        elif InstallmentStatus(inst.status) is not InstallmentStatus.OVERDUE:
+            line.status = InstallmentStatus.PARTIAL
+        ahead = ahead or inst.due_date > business_date
+        plan.lines.append(line)
+    if amount < due_total:
+        plan.kind = RepaymentKind.PARTIAL
+    elif ahead or due_total == 0:
+        plan.kind = RepaymentKind.PREPAYMENT
+    return plan
+
+
+def _settlement_plan(loan: Loan, installments: list[LoanInstallment], amount: Decimal, business_date: date
+                     ) -> _Plan:
+    quote = quote_for(loan, installments, business_date)
+    if amount < quote.total:
+        raise UserError.of("amount", ErrorCode.OUT_OF_RANGE,
+                           f"Early settlement on {business_date} costs {quote.total}; {amount} is not enough")
+    by_number = {i.number: i for i in installments}
+    settled = set(quote.settled_installments)
+    plan = _Plan(leftover=amount - quote.total, kind=RepaymentKind.EARLY_SETTLEMENT)
+    for q in quote.lines:
+        inst = by_number[q.number]
+        plan.lines.append(_Line(inst, q.penalty, q.fee, q.interest, q.principal, q.waived_interest,
+                                InstallmentStatus.SETTLED_EARLY if q.number in settled else InstallmentStatus.PAID))
+    return plan
+
+
+def _compensation_plan(open_: list[LoanInstallment], amount: Decimal, through: date) -> _Plan:
+    due = [i for i in open_ if i.due_date <= through]
+    total = sum((owed(i) for i in due), ZERO)
+    if not due:
+        raise UserError.of("loanId", ErrorCode.INVALID_STATE, f"Nothing is due on or before {through} to compensate")
+    if amount != total:
+        raise UserError.of("amount", ErrorCode.CONFLICT,
+                           f"Compensation must pay exactly what is due ({total}), not {amount}")
+    plan = _Plan(kind=RepaymentKind.REGULAR)
+    for inst in due:
+        o = outstanding(inst)
+        plan.lines.append(_Line(inst, o.penalty, o.fee, o.interest, o.principal, ZERO, InstallmentStatus.COMPENSATED))
+    return plan
+
+
+def funder_parts(funders: Sequence[LoanFunder], totals: dict[str, Decimal]) -> dict[int, dict[str, Decimal]]:
+    """Each funder's part of every component: split by share, remainder to position 0, sums exact."""
+    if not funders:
+        return {}
+    ordered = sorted(funders, key=lambda f: f.position)
+    shares = {str(f.bank_id): f.share / HUNDRED for f in ordered}  # type: ignore[attr-defined]
+    lead = str(ordered[0].bank_id)  # type: ignore[attr-defined]
+    parts: dict[int, dict[str, Decimal]] = {int(b): {} for b in shares}
+    for component in COMPONENTS:
+        split = split_by_shares(totals[component], shares, lead)
+        for bank, value in split.items():
+            parts[int(bank)][component] = value
+    return parts
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+def _clean(amount: Decimal | str | int | None, serial_no: str | None) -> tuple[Decimal, str]:
+    errs = ErrorCollector()
+    value = rules.money(errs, "amount", amount)
+    serial = rules.text(errs, "serialNo", serial_no, 64)
+    errs.raise_if_any()
+    assert value is not None and serial is not None
+    return value, serial
+
+
+def _replay(existing: Repayment, loan_id: int, amount: Decimal) -> Repayment:
+    if existing.loan_id != loan_id or existing.amount != amount:  # type: ignore[attr-defined]
+        raise UserError.of("serialNo", ErrorCode.CONFLICT,
+                           f"Serial number {existing.serial_no} was already posted for {existing.amount} on "
+                           "another loan or with another amount; check the serial number")
+    existing.replayed = True  # type: ignore[attr-defined]
+    return existing
+
+
+# --- the use case ---------------------------------------------------------------------------------
+
+
+async def post_repayment(loan_id: int, amount: Decimal | str | int | None, serial_no: str | None,
+                         source: RepaymentSource, paid_at: datetime | None = None, *, actor: Actor = SYSTEM,
+                         scope: DataScope = EVERYTHING, payment_id: int | None = None, channel: str = "",
+                         mode: Mode = Mode.NORMAL, through: date | None = None, request_id: str = "") -> Repayment:
+    """Apply `amount` received under `serial_no` to the loan; see the module notes.
+
+    Returns the repayment (a repeat of the serial returns the first one with `replayed = True`).
+    `payment_id`: the deduction `Payment` this money settles (marked succeeded in the same
+    transaction). `through`: for compensation, the last due date it covers (default: paid date).
+    Raises `UserError`: NOT_FOUND (loan outside `scope`), INVALID_STATE (loan not repaying,
+    nothing owed), CONFLICT (serial reused), OUT_OF_RANGE (early settlement short), STALE.
+    """
+    value, serial = _clean(amount, serial_no)
+    moment = paid_at or clock.now()
+    for _ in range(ATTEMPTS):
+        try:
+            async with in_transaction():
+                return await _post_locked(loan_id, value, serial, RepaymentSource(source), moment, actor, scope,
+                                          payment_id, channel, Mode(mode), through, request_id)
+        except _Stale:
+            continue
+        except IntegrityError:
+            # The serial was posted before (or concurrently, and that transaction won the unique key).
+            existing = await Repayment.get_or_none(serial_no=serial)
+            if existing is None:
+                raise
+            return _replay(existing, loan_id, value)
+        except UserError as exc:
+            # A repeat of a serial that closed the loan (settled, nothing outstanding) is still a repeat.
+            if exc.code is ErrorCode.NOT_FOUND:
+                raise
+            existing = await Repayment.get_or_none(serial_no=serial)
+            if existing is None:
+                raise
+            return _replay(existing, loan_id, value)
+    raise UserError.of("loanId", ErrorCode.STALE, "The loan is changing under heavy load; try again")
+
+
+async def _post_locked(loan_id: int, amount: Decimal, serial: str, source: RepaymentSource, paid_at: datetime,
+                       actor: Actor, scope: DataScope, payment_id: int | None, channel: str, mode: Mode,
+                       through: date | None, request_id: str) -> Repayment:
+    # The loan row is locked (FOR NO KEY UPDATE: inserts referencing it are not blocked).
+    loan = await (Loan.filter(scope.products("product_id"), id=loan_id)
+                  .select_for_update(of=("loan",), no_key=True).first())
+    if loan is None:
+        raise not_found("Loan", "loanId")
+    # A repeated serial is not looked up here: the unique `repayment.serial_no` refuses its INSERT
+    # below, the transaction rolls back and `post_repayment` answers with the first repayment. That
+    # keeps the common path one statement shorter; repeats (rare) redo the allocation for nothing.
+    if LoanStatus(loan.status) not in REPAYING:
+        raise UserError.of("loanId", ErrorCode.INVALID_STATE,
+                           f"Loan {loan.order_no} is {loan.status}; only disbursed, overdue or compensated loans "
+                           "take repayments")
+    installments = list(await LoanInstallment.filter(loan_id=loan.id).order_by("number"))
+    open_ = [i for i in installments if is_open(i)]
+    if not open_:
+        raise UserError.of("loanId", ErrorCode.INVALID_STATE, f"Loan {loan.order_no} has nothing outstanding")
+    day = business_date_of(paid_at)
+    horizon = day + timedelta(days=collection.REMINDER_DAYS)
+    may_have_case = LoanStatus(loan.status) is not LoanStatus.DISBURSED or any(i.due_date <= horizon for i in open_)
+    if mode is Mode.EARLY_SETTLEMENT:
+        plan = _settlement_plan(loan, installments, amount, day)
+    elif mode is Mode.COMPENSATION:
+        plan = _compensation_plan(open_, amount, through or day)
+    else:
+        plan = _normal_plan(loan, open_, amount, day)
+
+    totals = {c: sum((getattr(line, c) for line in plan.lines), ZERO) for c in COMPONENTS}
+    now = clock.now()
+    # Installments first: a version conflict with the overdue job restarts before anything is written.
+    for line in plan.lines:
+        inst = line.inst
+        values: dict[str, Any] = {
+            "paid_principal": inst.paid_principal + line.principal, "paid_interest": inst.paid_interest + line.interest,
+            "paid_fee": inst.paid_fee + line.fee, "paid_penalty": inst.paid_penalty + line.penalty,
+            "version": inst.version + 1}
+        if line.waived_interest:
+            values["waived_interest"] = inst.waived_interest + line.waived_interest
+        if line.status is not None:
+            values["status"] = line.status
+            if line.status not in OPEN:
+                values["settled_at"] = paid_at
+        updated = await LoanInstallment.filter(id=inst.id, version=inst.version).update(**values)
+        if updated != 1:
+            raise _Stale
+        for k, v in values.items():
+            setattr(inst, k, v)
+
+    from core.products.models import Product
+
+    # Only the flags used here (a full product row costs more CPU to build than the query itself).
+    product = await Product.filter(id=loan.product_id).only(  # type: ignore[attr-defined]
+        "id", "check_margin", "margin_account_id", "deduction_event_enabled", "deduction_send_sms").get()
+    repayment = await Repayment.create(
+        loan_id=loan.id, product_id=loan.product_id, channel_id=loan.channel_id,  # type: ignore[attr-defined]
+        payment_id=payment_id, serial_no=serial, source=source, kind=plan.kind,
+        deduction_channel=(channel or loan.payment_provider or source.value)[:50], paid_at=paid_at,
+        business_date=day, amount=amount, leftover=plan.leftover, **totals)
+    await RepaymentLine.bulk_create([
+        RepaymentLine(repayment_id=repayment.id, installment_id=line.inst.id, principal=line.principal,
+                      interest=line.interest, fee=line.fee, penalty=line.penalty) for line in plan.lines])
+    funders = list(await LoanFunder.filter(loan_id=loan.id))
+    parts = funder_parts(funders, totals)
+    if parts:
+        await RepaymentFunderPart.bulk_create([
+            RepaymentFunderPart(repayment_id=repayment.id, bank_id=bank, **values) for bank, values in parts.items()])
+
+    if payment_id is not None:
+        await Payment.filter(id=payment_id).exclude(status=PaymentStatus.SUCCEEDED).update(
+            status=PaymentStatus.SUCCEEDED, serial_no=serial, settled_at=paid_at, version=F("version") + 1)
+
+    await _update_loan(loan, installments, totals["principal"], mode, actor, serial, now)
+
+    if product.check_margin and product.margin_account_id and totals["principal"] > 0:  # type: ignore[attr-defined]
+        from core.orgs import margins
+
+        movement = await margins.release(product.margin_account_id,  # type: ignore[attr-defined]
+                                         totals["principal"], loan.margin_reference or loan.order_no, actor,
+                                         repayment_ref=serial,
+                                         request_id=request_id)
+        if movement is not None and movement.amount:
+            repayment.margin_released = movement.amount
+            await Repayment.filter(id=repayment.id).update(margin_released=movement.amount)
+
+    await collection.on_repayment(loan, installments, repayment, day, may_have_case=may_have_case)
+
+    await oplog.record(actor, kind=actor.kind() if actor.user_id else OperatorKind.SYSTEM, module=MODULE,
+                       action=f"post_{source.value}",
+                       summary=f"repayment {serial} of {amount} on loan {loan.order_no} ({plan.kind.value})",
+                       detail={"loan": loan.order_no, "serialNo": serial, "amount": amount, "kind": plan.kind.value,
+                               "source": source.value, **totals, "leftover": plan.leftover,
+                               "installments": [line.inst.number for line in plan.lines]},
+                       request_id=request_id, scope_product_id=loan.product_id)  # type: ignore[attr-defined]
+    payment_key = f"repayment:{serial}"
+    if payment_id is not None:
+        payment_key = (await Payment.filter(id=payment_id).values_list("idempotency_key", flat=True))[0]
+    await enqueue(PAYMENT_SETTLED_JOB, {
+        "event_id": f"repayment:{repayment.id}", "provider": repayment.deduction_channel,
+        "idempotency_key": payment_key, "kind": "deduct", "amount": str(amount), "status": "succeeded",
+        "settled_at": paid_at.isoformat(), "serial": serial, "reference": loan.order_no},
+        dedupe_key=f"repayment:{repayment.id}")
+    if product.deduction_event_enabled and product.deduction_send_sms and source is not RepaymentSource.COMPENSATION:
+        await enqueue(REPAYMENT_SMS_JOB, {"repaymentId": repayment.id}, dedupe_key=f"repayment-sms:{repayment.id}")
+    repayment.replayed = False  # type: ignore[attr-defined]
+    return repayment
+
+
+async def _update_loan(loan: Loan, installments: list[LoanInstallment], principal: Decimal, mode: Mode,
+                       actor: Actor, serial: str, now: datetime) -> None:
+    changes: dict[str, Any] = {"principal_outstanding": max(loan.principal_outstanding - principal, ZERO)}
+    status = LoanStatus(loan.status)
+    still_open = [i for i in installments if is_open(i)]
+    target: LoanStatus | None = None
+    if mode is Mode.COMPENSATION:
+        if status is not LoanStatus.COMPENSATED:
+            target = LoanStatus.COMPENSATED
+    elif not still_open:
+        target = LoanStatus.SETTLED
+        changes["settled_at"] = now
+    elif status is LoanStatus.OVERDUE and not any(
+            InstallmentStatus(i.status) is InstallmentStatus.OVERDUE for i in still_open):
+        target = LoanStatus.DISBURSED
+    label = actor.account if actor.user_id else "system:repayment"
+    if target is not None:
+        try:
+            await transition(loan, target, actor=actor if actor.user_id else None, actor_label=label,
+                             reason=f"repayment {serial}", changes=changes)
+        except UserError as exc:
+            if exc.code is ErrorCode.STALE:
+                raise _Stale from exc
+            raise
+        return
+    updated = await Loan.filter(id=loan.id, version=loan.version).update(
+        **changes, version=loan.version + 1, updated_at=now)
+    if updated != 1:
+        raise _Stale
+    loan.version += 1
+    for k, v in changes.items():
+        setattr(loan, k, v)
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+
+async def scoped_loan(scope: DataScope, loan_id: int, field: str = "loanId") -> Loan:
+    loan = await Loan.filter(scope.products("product_id"), id=loan_id).first()
+    if loan is None:
+        raise not_found("Loan", field)
+    return loan
+
+
+async def quote_early_settlement(scope: DataScope, loan_id: int, settle_date: date | None = None
+                                 ) -> tuple[Loan, SettlementQuote]:
+    """What settling the loan on `settle_date` (default: today's business date) would cost."""
+    loan = await scoped_loan(scope, loan_id)
+    if LoanStatus(loan.status) not in REPAYING:
+        raise UserError.of("loanId", ErrorCode.INVALID_STATE,
+                           f"Loan {loan.order_no} is {loan.status}; only repaying loans can be settled early")
+    installments = list(await LoanInstallment.filter(loan_id=loan.id).order_by("number"))
+    if not any(is_open(i) for i in installments):
+        raise UserError.of("loanId", ErrorCode.INVALID_STATE, f"Loan {loan.order_no} has nothing outstanding")
+    return loan, quote_for(loan, installments, settle_date or clock.business_today())
+
+
+async def record_repayment(actor: Actor, loan_id: int, amount: Decimal | str | None, serial_no: str | None,
+                           paid_at: datetime | None = None, *, remark: str = "", request_id: str = "") -> Repayment:
+    """An operator records money received offline (登记还款), within their data scope."""
+    if paid_at is not None and paid_at > clock.now():
+        raise UserError.of("paidAt", ErrorCode.OUT_OF_RANGE, "paidAt cannot be in the future")
+    return await post_repayment(loan_id, amount, serial_no, RepaymentSource.MANUAL, paid_at, actor=actor,
+                                scope=actor.scope, channel="offline", request_id=request_id)
+
+
+def repayments_query(scope: DataScope, *, loan_id: int | None = None, product_id: int | None = None,
+                     channel_id: int | None = None, source: RepaymentSource | None = None,
+                     kind: RepaymentKind | None = None, serial_no: str | None = None,
+                     date_from: date | None = None, date_to: date | None = None,
+                     order_no: str | None = None) -> Any:
+    """Repayment records within the caller's data scope (applied in SQL), filtered."""
+    qs = Repayment.filter(scope.products("product_id"))
+    if loan_id is not None:
+        qs = qs.filter(loan_id=loan_id)
+    if product_id is not None:
+        qs = qs.filter(product_id=product_id)
+    if channel_id is not None:
+        qs = qs.filter(channel_id=channel_id)
+    if source is not None:
+        qs = qs.filter(source=source)
+    if kind is not None:
+        qs = qs.filter(kind=kind)
+    if serial_no:
+        qs = qs.filter(serial_no=serial_no.strip())
+    if order_no:
+        qs = qs.filter(loan__order_no=order_no.strip())
+    if date_from is not None:
+        qs = qs.filter(business_date__gte=date_from)
+    if date_to is not None:
+        qs = qs.filter(business_date__lte=date_to)
+    return qs
