@@ -49,7 +49,7 @@ class AccountTransaction(Model):
     amount = fields.DecimalField(max_digits=18, decimal_places=2)
     counterparty_name = fields.CharField(max_length=100, default="")
     counterparty_account = fields.CharField(max_length=64, default="")
-    counterparty_category = fields.CharField(max_length=20, default="")  # merchant / category code
+    counterparty_category = fields.CharField(max_length=32, default="")  # merchant / category code
     channel = fields.CharField(max_length=30, default="")  # 交易渠道
     balance_after = fields.DecimalField(max_digits=18, decimal_places=2, null=True)
     is_disbursement = fields.BooleanField(default=False)  # the loan's own disbursement (loan funds in)
@@ -59,11 +59,15 @@ class AccountTransaction(Model):
     loan_part = fields.DecimalField(max_digits=18, decimal_places=2, null=True)
     own_part = fields.DecimalField(max_digits=18, decimal_places=2, null=True)
     traced_at = fields.DatetimeField(null=True)
+    # A detector plugin failed on this outflow: detection is incomplete and the re-detection job
+    # (`monitoring.redetect`) runs it again; tracing is not affected.
+    detection_pending = fields.BooleanField(default=False)
     ingested_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "account_transaction"
-        indexes = (("customer_no", "occurred_at"), ("product_id", "occurred_at"), ("account_no", "occurred_at"))
+        indexes = (("customer_no", "occurred_at"), ("product_id", "occurred_at"), ("account_no", "occurred_at"),
+                   ("loan_id", "is_disbursement"), ("detection_pending", "id"))
 
 
 class TransactionFundPart(Model):
@@ -71,7 +75,7 @@ class TransactionFundPart(Model):
 
     id = fields.BigIntField(primary_key=True)
     transaction = fields.ForeignKeyField("lendline.AccountTransaction", related_name="fund_parts",
-                                         on_delete=fields.CASCADE)
+                                         on_delete=fields.CASCADE, db_index=True)
     loan = fields.ForeignKeyField("lendline.Loan", related_name=False, null=True, on_delete=fields.RESTRICT)
     order_no = fields.CharField(max_length=32, default="")
     amount = fields.DecimalField(max_digits=18, decimal_places=2)
@@ -107,6 +111,8 @@ class DiversionType(Model):
     min_amount = fields.DecimalField(max_digits=18, decimal_places=2)  # loan-funded amount at least
     min_share = fields.DecimalField(max_digits=9, decimal_places=6)  # of the loan principal, fraction
     enabled = fields.BooleanField(default=True)
+    # An approved deletion: the type stops applying at `effective_from` (row kept for its history).
+    deleted = fields.BooleanField(default=False)
     effective_from = fields.DateField()  # business date from which this version applies
     # The version in force before `effective_from` (an approved edit waits for the next day).
     previous = fields.JSONField(null=True)
@@ -189,6 +195,10 @@ class Violation(Model):
     detected_at = fields.DatetimeField(db_index=True)
     ledger_hash = fields.CharField(max_length=64, default="")
     dedupe_key = fields.CharField(max_length=160, unique=True)  # one violation per transaction and type
+    # Confirm / dismiss (action violations.handle): who decided, when and why (see core.monitoring.views).
+    handled_by = fields.ForeignKeyField("lendline.User", related_name=False, null=True, on_delete=fields.SET_NULL)
+    handled_at = fields.DatetimeField(null=True)
+    handle_comment = fields.CharField(max_length=200, default="")
 
     class Meta:
         table = "violation"

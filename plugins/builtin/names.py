@@ -69,35 +69,48 @@ class Match:
     exact: bool
 
 
-def _contains_words(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
-    n = len(needle)
-    return n > 0 and any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))
-
-
 class NameIndex:
-    """All entries of all lists, searchable by counterparty name."""
+    """All entries of all lists, searchable by counterparty name.
+
+    Why indexed: detection classifies every outgoing payment, so a match must not scan every entry.
+    Exact keys are one dict lookup; Chinese entries long enough for substring matching are indexed
+    by their first character (checked at each position of the counterparty's key with
+    ``startswith``); ASCII entries are indexed by their first word (checked at each word position).
+    The result is the same as comparing with every entry.
+    """
 
     def __init__(self, entries: list[Entry], contains_min_length: int = 3) -> None:
         self.entries = entries
         self.contains_min_length = contains_min_length
         self._exact: dict[str, list[Entry]] = {}
+        self._by_first_char: dict[str, list[Entry]] = {}
+        self._by_first_word: dict[str, list[Entry]] = {}
+        self._order = {id(entry): n for n, entry in enumerate(entries)}  # ties go to the earlier entry
         for entry in entries:
             self._exact.setdefault(entry.key, []).append(entry)
+            if entry.is_ascii:
+                if entry.words:
+                    self._by_first_word.setdefault(entry.words[0], []).append(entry)
+            elif len(entry.key) >= contains_min_length:
+                self._by_first_char.setdefault(entry.key[0], []).append(entry)
 
     def best_match(self, counterparty: str) -> Match | None:
         key = compact(counterparty)
         if not key:
             return None
-        words = ascii_words(counterparty)
         candidates: list[Match] = [Match(e, True) for e in self._exact.get(key, [])]
-        for entry in self.entries:
-            if entry.key == key:
-                continue
-            if entry.is_ascii:
-                if _contains_words(words, entry.words):
+        for i, char in enumerate(key):
+            for entry in self._by_first_char.get(char, ()):
+                if entry.key != key and key.startswith(entry.key, i):
                     candidates.append(Match(entry, False))
-            elif len(entry.key) >= self.contains_min_length and entry.key in key:
-                candidates.append(Match(entry, False))
+        if self._by_first_word:
+            words = ascii_words(counterparty)
+            for i, word in enumerate(words):
+                for entry in self._by_first_word.get(word, ()):
+                    n = len(entry.words)
+                    if entry.key != key and words[i:i + n] == entry.words:
+                        candidates.append(Match(entry, False))
         if not candidates:
             return None
-        return max(candidates, key=lambda m: (m.exact, len(m.entry.key), m.entry.confidence))
+        return max(candidates, key=lambda m: (m.exact, len(m.entry.key), m.entry.confidence,
+                                              -self._order[id(m.entry)]))

@@ -1,0 +1,231 @@
+"""Benchmark of transaction ingestion on PostgreSQL: validated + traced + classified + stored per second.
+
+Run: ``python bench/bench_ingest.py [--accounts 2000] [--batches 20] [--batch 1000] [--single 500]
+[--profile]``. Not a test: it creates a throwaway database (``LENDLINE_BENCH_PG``, default the local
+test server), prints its figures and drops the database. Goals (issue 8): ≥ 10,000 transactions/s in
+batches, single-transaction latency p99 ≤ 35 ms.
+
+Workload: one product, ``accounts`` borrowers each with a disbursed loan of 20,000.00 whose
+disbursement is ingested first (not timed). Then batches of random transactions over random accounts
+in time order: 40 % inflows (own funds), 60 % outflows of which ~5 % go to a securities broker or a
+real-estate developer (category codes / name lists the built-in detectors know), so tracing,
+classification by both built-in detector plugins, threshold checks, AML window rules, violations,
+their ledger entries and outbox events are all on the path. Every call is a full `ingest` (one
+database transaction each), as the GraphQL mutation runs it minus HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import random
+import secrets
+import statistics
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+
+import asyncpg
+from tortoise import Tortoise
+
+from core.actor import SYSTEM
+from core.config import current_settings, override_settings
+from core.db import close_db, init_db
+from core.loans.models import Customer, Loan, LoanStatus
+from core.monitoring.ingest import ingest
+from core.monitoring.models import AccountTransaction, TxSource, Violation
+from core.monitoring.rules import load_default_rules
+from core.orgs.models import AssistInstitution, Bank, BankProduct, BankProductType
+from core.products.models import BusinessMode, PaymentType, Product, ProductFunder, ProductType, TermUnitChoice
+from plugins.runtime import plugin_runtime
+from plugins.testkit.hosts import host_from_dict
+
+ADMIN_URL = os.environ.get("LENDLINE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+PRINCIPAL = "20000.00"
+
+
+def _line(label: str, value: str) -> None:
+    print(f"{label:<56} {value}")
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(1, round(pct / 100 * len(ordered))) - 1]
+
+
+async def setup(accounts: int) -> list[tuple[str, str]]:
+    bank = await Bank.create(code="BENCH", short_name="压测银行", full_name="Bench Bank", email="b@b.test",
+                             service_phone="95500")
+    credit = await BankProduct.create(bank=bank, name="压测贷", type=BankProductType.MULTI,
+                                      repayment_method="EQUAL_INSTALLMENT")
+    channel = await AssistInstitution.create(name="压测流量", number="BX1")
+    product = await Product.create(
+        code="BENCH-P", name="压测消费贷", business_mode=BusinessMode.SELF_OPERATED, type=ProductType.MULTI,
+        repayment_method="EQUAL_INSTALLMENT", amount_min=Decimal("1000.00"), amount_max=Decimal("200000.00"),
+        term_unit=TermUnitChoice.MONTH, term_min=3, term_max=36, payment_type=PaymentType.PRIVATE)
+    await ProductFunder.create(product=product, bank=bank, bank_product=credit, share=Decimal("100"))
+    await Customer.bulk_create([Customer(customer_no=f"BC{i:06d}", name=f"客户{i}", id_number=f"B{i:017d}",
+                                         phone=f"139{i:08d}") for i in range(accounts)])
+    customers = dict(await Customer.all().values_list("customer_no", "id"))
+    await Loan.bulk_create([Loan(
+        order_no=f"BL{i:06d}", channel_order_no=f"BCH{i}", idempotency_key=f"bench:{i}",
+        customer_id=customers[f"BC{i:06d}"], product=product, channel=channel, status=LoanStatus.DISBURSED,
+        amount=Decimal(PRINCIPAL), term=12, term_unit="month", repayment_method="EQUAL_INSTALLMENT",
+        applied_at=T0 - timedelta(days=2), disbursed_at=T0 - timedelta(days=1),
+        principal_outstanding=Decimal(PRINCIPAL))
+        for i in range(accounts)], batch_size=1000)
+    await load_default_rules()
+    return [(f"BL{i:06d}", f"BC{i:06d}") for i in range(accounts)]
+
+
+def make_row(rng: random.Random, n: int, who: tuple[str, str], when: datetime) -> dict[str, Any]:
+    order_no, customer_no = who
+    row: dict[str, Any] = {"orderNo": order_no, "serialNo": f"S{n:09d}", "customerNo": customer_no,
+                           "accountNo": f"A-{customer_no}", "occurredAt": when,
+                           "amount": f"{Decimal(rng.randint(100, 50_000)) / 100:.2f}", "channel": "网银"}
+    roll = rng.random()
+    if roll < 0.4:
+        row |= {"direction": "in", "counterpartyName": "工资代发", "isDisbursement": False}
+    else:
+        row |= {"direction": "out", "counterpartyName": "超市消费", "counterpartyCategory": "5411"}
+        if roll > 0.97:
+            row |= {"counterpartyName": "某证券公司", "counterpartyCategory": "SEC_BROKER"}
+        elif roll > 0.94:
+            row |= {"counterpartyName": "万科地产", "counterpartyCategory": ""}
+    return row
+
+
+PHASES: dict[str, float] = {}
+
+
+def time_phases() -> None:
+    """Wrap the ingestion steps to add up where a batch's time goes (``--phases``)."""
+    from core.monitoring import detection as det
+    from core.monitoring import ingest as ing
+    from core.monitoring import tracing_store as ts
+
+    def wrap(module: Any, name: str, label: str) -> None:
+        inner = getattr(module, name)
+
+        async def timed(*a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await inner(*a, **kw)
+            finally:
+                PHASES[label] = PHASES.get(label, 0.0) + time.perf_counter() - t
+
+        setattr(module, name, timed)
+
+    for module, name, label in ((ing, "_resolve", "validate: loans, duplicates, recognition"),
+                                (det, "classify_all", "classify (detector plugins)"),
+                                (ts, "lock_states", "lock tracing states"), (ts, "trace", "trace"),
+                                (ing, "_insert", "insert transactions"), (ts, "insert_parts", "insert fund parts"),
+                                (ts, "save_states", "save tracing states"),
+                                (det, "aml_candidates", "AML window rules"),
+                                (det, "store_violations", "violations + ledger + outbox"),
+                                (ing, "_log", "operation log"), (ing, "_store", "store (whole transaction)")):
+        wrap(module, name, label)
+
+
+async def run(args: argparse.Namespace) -> None:
+    if args.phases:
+        time_phases()
+    who = await setup(args.accounts)
+    PHASES.clear()
+    rng = random.Random(7)
+    host = host_from_dict({"plugins": {name: {} for name in args.detectors.split(",") if name}}, entry_points=False)
+    async with plugin_runtime(host):
+        start = time.perf_counter()
+        for i in range(0, len(who), 1000):
+            await ingest(SYSTEM, [{"orderNo": o, "serialNo": f"D{o}", "customerNo": c, "accountNo": f"A-{c}",
+                                   "occurredAt": T0, "direction": "in", "amount": PRINCIPAL, "isDisbursement": True}
+                                  for o, c in who[i:i + 1000]], TxSource.FEED)
+        _line(f"setup: {len(who):,} disbursements ingested", f"{len(who) / (time.perf_counter() - start):10,.0f} tx/s")
+        n = 0
+        when = T0 + timedelta(minutes=1)
+        batches = []
+        for _ in range(args.batches):
+            rows = []
+            for _ in range(args.batch):
+                when += timedelta(seconds=1)
+                rows.append(make_row(rng, n, rng.choice(who), when))
+                n += 1
+            batches.append(rows)
+        profiler = cProfile.Profile() if args.profile else None
+        violations_before = await Violation.all().count()
+        start = time.perf_counter()
+        per_batch = []
+        for rows in batches:
+            t = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            await ingest(SYSTEM, rows, TxSource.BATCH)
+            if profiler:
+                profiler.disable()
+            per_batch.append(time.perf_counter() - t)
+        elapsed = time.perf_counter() - start
+        total = args.batches * args.batch
+        violations = await Violation.all().count() - violations_before
+        _line(f"batches of {args.batch:,} ({total:,} transactions, {violations} violations)",
+              f"{total / elapsed:10,.0f} tx/s")
+        if args.phases:
+            for label, spent in PHASES.items():
+                _line(f"  {label}", f"{spent / args.batches * 1000:7.1f} ms per batch")
+            PHASES.clear()
+        _line("  per batch median / max", f"{statistics.median(per_batch) * 1000:7.1f} / "
+              f"{max(per_batch) * 1000:.1f} ms")
+        samples = []
+        for _ in range(args.single):
+            when += timedelta(seconds=1)
+            row = make_row(rng, n, rng.choice(who), when)
+            n += 1
+            t = time.perf_counter()
+            await ingest(SYSTEM, [row], TxSource.BATCH)
+            samples.append((time.perf_counter() - t) * 1000)
+        _line(f"single transaction ({args.single:,} calls) p50 / p99",
+              f"{percentile(samples, 50):7.2f} / {percentile(samples, 99):.2f} ms")
+        _line("stored transactions", f"{await AccountTransaction.all().count():10,}")
+        if profiler:
+            pstats.Stats(profiler).sort_stats(args.sort).print_stats(40)
+
+
+async def main(args: argparse.Namespace) -> None:
+    name = f"lendline_bench_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.replace("postgresql://", "postgres://", 1).rsplit("/", 1)[0] + "/" + name
+    try:
+        override_settings(replace(current_settings(), database_url=url))
+        await init_db(url)
+        await Tortoise.generate_schemas()
+        print(f"PostgreSQL, {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, detectors: "
+              f"{args.detectors or 'none'}")
+        await run(args)
+    finally:
+        await close_db()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=2_000)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--single", type=int, default=500)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--phases", action="store_true", help="print where a batch's time goes")
+    parser.add_argument("--sort", default="cumulative", help="pstats sort key for --profile")
+    parser.add_argument("--detectors", default="category_detector,name_list_detector",
+                        help="comma-separated detector plugins to enable (empty: none)")
+    asyncio.run(main(parser.parse_args()))
