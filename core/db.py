@@ -27,7 +27,12 @@ MODEL_MODULES: list[str] = [
     "core.system.task_models",
     "core.loans.models",
     "core.monitoring.models",
+    "core.monitoring.export_models",
     "core.payments.models",
+    "core.contracts.models",
+    "core.loans.collection_models",
+    "core.risk.rule_models",
+    "core.loans.review_models",
 ]
 
 

@@ -14,12 +14,19 @@ from core.accounts.roles import ROLE
 from core.accounts.users import USER
 from core.actor import Actor
 from core.ledger.demo import seal_demo_blocks
+from core.loans.demo import load_demo_orders
+from core.loans.disbursement_demo import load_demo_disbursements
+from core.loans.repayment_demo import load_demo_repayments
+from core.monitoring.demo import load_demo_monitoring
 from core.orgs.demo import load_demo_orgs
+from core.payments.demo import load_demo_payment_accounts
 from core.products.demo import load_demo_products
 from core.review import service as review
 from core.review.models import ChangeAction, ChangeRequest, ChangeStatus
+from core.risk.demo import load_demo_risk
 from core.system.seed import load_demo_system
 from permissions.policy import policy_store
+from plugins.runtime import ensure_plugin_runtime
 
 DEMO_ACCOUNTS = [
     ("100001", "admin", "管理员", ["admin"]),
@@ -71,5 +78,16 @@ async def load_demo(password: str) -> list[str]:
     admin = await _actor(users["admin"])
     done += await load_demo_data_permissions(admin, lambda: _actor(users["maker1"]), checker, password)
     done += await load_demo_products(await _actor(users["maker1"]), await _actor(users["checker1"]))
+    done += await load_demo_payment_accounts()
+    maker, checker, admin = (await _actor(users["maker1"]), await _actor(users["checker1"]),
+                             await _actor(users["admin"]))
+    # Admission's risk scenes, disbursement and detection call plugins: the app's host when the demo
+    # runs inside it, else one from plugins.toml for the load (`lendline demo` before it serves).
+    async with ensure_plugin_runtime():
+        done += await load_demo_risk(maker, checker)
+        done += await load_demo_orders(admin)
+        done += await load_demo_disbursements(maker, admin)
+        done += await load_demo_repayments(maker)
+        done += await load_demo_monitoring(maker, checker)
     done += await seal_demo_blocks()
     return done

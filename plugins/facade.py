@@ -38,6 +38,7 @@ from plugins.types import (
     Classification,
     Detection,
     Family,
+    FeedTransaction,
     HealthReport,
     HealthState,
     IndicatorSpec,
@@ -450,6 +451,23 @@ class PluginHost:
         items = tuple(Detection(p, a) for p, a in answers if isinstance(a, Classification))
         errors = tuple(a for _, a in answers if isinstance(a, PluginError))
         return Detections(items, errors)
+
+    async def fetch_transactions(self, since: dt.datetime | None
+                                 ) -> dict[str, tuple[FeedTransaction, ...] | PluginError]:
+        """Ask every feed plugin for transactions since ``since``; per plugin its rows or its error."""
+        await self._ensure_started()
+
+        def check(result: object) -> tuple[FeedTransaction, ...]:
+            if isinstance(result, str | bytes) or not isinstance(result, Iterable):
+                raise BadResult(f"expected a sequence of FeedTransaction, got {type(result).__name__}")
+            rows = tuple(result)
+            for row in rows:
+                if not isinstance(row, FeedTransaction):
+                    raise BadResult(f"expected FeedTransaction items, got {type(row).__name__}")
+            return rows
+
+        answers = await self._collect("lendline_fetch_transactions", Family.DETECTOR, {"since": since}, check)
+        return dict(answers)
 
     # --- events (call after the platform's transaction commits) ------------------------------
 

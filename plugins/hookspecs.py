@@ -36,6 +36,7 @@ from plugins.types import (
     CallbackVerdict,
     Classification,
     Family,
+    FeedTransaction,
     HealthReport,
     IndicatorSpec,
     LoanStateChanged,
@@ -211,6 +212,20 @@ def lendline_detect_diversion(transaction: Transaction) -> Classification | None
     """
 
 
+@hookspec
+def lendline_fetch_transactions(since: dt.datetime | None) -> Sequence[FeedTransaction]:
+    """Called by the scheduled task ``monitoring.pull_feed`` to fetch borrowers' account
+    transactions from a bank system or data provider (F-MON-1 plugin feed).
+
+    Gets ``since``: the time of the newest transaction already ingested from feeds minus an overlap
+    (one day), or ``None`` on the first pull. Return ``FeedTransaction``s that occurred at or after
+    it (at most a few thousand per call; the next run continues). Returning a transaction again is
+    harmless: ingestion is idempotent on the serial number. Rows the platform refuses (unknown order,
+    wrong customer) are skipped with an alert; the others are ingested. Family: detector (its
+    timeout). Collected: every feed plugin is asked.
+    """
+
+
 # --- notifications: SMS and other channels ------------------------------------------------------
 
 
@@ -304,6 +319,7 @@ HOOK_FAMILIES: dict[str, Family] = {
     "lendline_risk_indicators": Family.RISK,
     "lendline_risk_fetch": Family.RISK,
     "lendline_detect_diversion": Family.DETECTOR,
+    "lendline_fetch_transactions": Family.DETECTOR,
     "lendline_notify_channels": Family.NOTIFY,
     "lendline_notify_send": Family.NOTIFY,
     "lendline_on_loan_state_changed": Family.EVENT,

@@ -194,3 +194,19 @@ async def plugin_runtime(host: PluginHost | None = None, *, quiet_seconds: float
         install_host(*previous)
         await alerts.drain(limit=host.timeouts.event + 1)
         await host.aclose()
+
+
+@contextlib.asynccontextmanager
+async def ensure_plugin_runtime() -> AsyncIterator[PluginHost]:
+    """The host already running in this process, or one from ``plugins.toml`` for the block's duration.
+
+    For one-off commands (``lendline demo``) that call services which need plugins outside the app's
+    lifespan; inside the app or a worker the running host is used as it is.
+    """
+    try:
+        yield current_host()
+        return
+    except PluginHostMissing:
+        pass
+    async with plugin_runtime() as host:
+        yield host

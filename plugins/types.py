@@ -391,6 +391,38 @@ class Transaction:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedTransaction:
+    """One transaction a feed plugin delivers (F-MON-1 plugin feed): what the platform ingests.
+
+    ``is_disbursement`` / ``is_repayment``: ``True``/``False`` when the source knows, ``None`` to let
+    the platform recognise them (see ``core.monitoring.ingest``).
+    """
+
+    order_no: str
+    serial_no: str
+    customer_no: str
+    account_no: str
+    occurred_at: dt.datetime
+    direction: Direction
+    amount: Decimal
+    counterparty_name: str = ""
+    counterparty_account: str = ""
+    counterparty_category: str = ""
+    channel: str = ""
+    balance_after: Decimal | None = None
+    is_disbursement: bool | None = None
+    is_repayment: bool | None = None
+
+    def __post_init__(self) -> None:
+        require_text("serial_no", self.serial_no, max_len=64)
+        require_text("order_no", self.order_no, max_len=32)
+        require_text("account_no", self.account_no, max_len=64)
+        require_aware("occurred_at", self.occurred_at)
+        _coerce_enum(self, "direction", Direction)
+        require_decimal("amount", self.amount, cents=True, minimum=Decimal("0"))
+
+
+@dataclass(frozen=True, slots=True)
 class Classification:
     """A detector's answer: diversion type code (e.g. ``GS``), confidence in 0..1, and why."""
 

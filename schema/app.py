@@ -23,6 +23,7 @@ from core.config import current_settings
 from core.db import close_db, init_db
 from core.ledger.runtime import ledger_runtime
 from plugins.runtime import plugin_runtime
+from schema.callbacks import payment_callback
 from schema.context import Context, authenticate_connection, bearer, build_context
 from schema.metrics import MetricsMiddleware, metrics
 from schema.schema import build_schema
@@ -90,5 +91,6 @@ def create_app(*, manage_db: bool = True) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        Route("/callbacks/payments/{provider}", payment_callback, methods=["POST"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -13,25 +13,42 @@ from strawberry.types import ExecutionContext
 from core.config import current_settings
 from core.errors import UserError
 from schema.accounts import AccountsMutation, AccountsQuery
+from schema.collection import CollectionMutation, CollectionQuery
+from schema.contracts import ContractsMutation, ContractsQuery
+from schema.credit_review import CreditReviewMutation, CreditReviewQuery
+from schema.disbursement import DisbursementMutation, DisbursementQuery
 from schema.errors import MaskUnexpectedErrors
 from schema.ledger import LedgerMutation, LedgerQuery, LedgerSubscription
+from schema.loans import LoansMutation, LoansQuery
+from schema.monitoring_ingest import MonitoringIngestMutation, MonitoringIngestSubscription
+from schema.monitoring_rules import MonitoringRulesMutation, MonitoringRulesQuery
+from schema.monitoring_views import MonitoringViewsMutation, MonitoringViewsQuery
 from schema.oplog import OplogQuery
 from schema.orgs import OrgsMutation, OrgsQuery
+from schema.payments import PaymentsMutation, PaymentsQuery
 from schema.plugins import PluginsMutation, PluginsQuery
 from schema.products import ProductsMutation, ProductsQuery
+from schema.repayments import RepaymentsMutation, RepaymentsQuery
 from schema.review import ReviewMutation, ReviewQuery
 from schema.risk import RiskMutation, RiskQuery
+from schema.risk_rules import RiskRulesMutation, RiskRulesQuery
 from schema.system import SystemMutation, SystemQuery
 from schema.tasks import TasksMutation, TasksQuery
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
 Query = merge_types("Query", (AccountsQuery, ReviewQuery, OplogQuery, OrgsQuery, SystemQuery, ProductsQuery,
-                              PluginsQuery, RiskQuery, LedgerQuery, TasksQuery))
+                              PluginsQuery, RiskQuery, LedgerQuery, TasksQuery, LoansQuery,
+                              MonitoringViewsQuery, PaymentsQuery, MonitoringRulesQuery, ContractsQuery,
+                              DisbursementQuery, RepaymentsQuery, CollectionQuery, RiskRulesQuery,
+                              CreditReviewQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, ReviewMutation, OrgsMutation, SystemMutation,
                                    ProductsMutation, PluginsMutation, RiskMutation, LedgerMutation,
-                                   TasksMutation))
-Subscription = merge_types("Subscription", (LedgerSubscription,))
+                                   TasksMutation, LoansMutation, MonitoringViewsMutation, PaymentsMutation,
+                                   MonitoringRulesMutation, MonitoringIngestMutation, ContractsMutation,
+                                   DisbursementMutation, RepaymentsMutation, CollectionMutation,
+                                   RiskRulesMutation, CreditReviewMutation))
+Subscription = merge_types("Subscription", (LedgerSubscription, MonitoringIngestSubscription))
 
 
 class LendlineSchema(strawberry.Schema):

@@ -1,9 +1,10 @@
 """The platform's built-in jobs, registered by name (scheduled tasks' methods and outbox jobs).
 
 Each handler says how it stays idempotent, because delivery is at least once (see core.outbox).
-Left out on purpose (no real work to do yet, or owned elsewhere): account-balance warning
-(F-SYS-5), missing repayment plans, guarantee-agreement pull, partner re-push, SFTP bill pull, and
-funding-plan activation (plans and LPR rates take effect by date when read).
+Balance warning (F-SYS-5), reconciliation (the bill check; fetching a bill file, e.g. from SFTP, is
+the payment plugin's business), partner re-push and the missing-repayment-plan check are in
+``workers.payment_jobs``. Left out on purpose: guarantee-agreement pull (no guarantor integration
+yet) and funding-plan activation (plans and LPR rates take effect by date when read).
 """
 
 from __future__ import annotations

@@ -69,6 +69,12 @@ def unregister(name: str) -> None:
 JOB_MODULES: tuple[str, ...] = (
     "workers.jobs",
     "workers.loan_jobs",
+    "workers.export_jobs",
+    "workers.payment_jobs",
+    "workers.monitoring_jobs",
+    "workers.disbursement_jobs",
+    "workers.repayment_jobs",
+    "workers.admission_jobs",
 )
 """Modules that register the platform's jobs on import, one per domain (add yours here)."""
 

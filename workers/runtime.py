@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
@@ -29,6 +30,7 @@ from core.outbox.service import Sink, deliver, dispatch_pending
 log = logging.getLogger("lendline.workers")
 
 QUEUE = "lendline:queue"
+FAIL_FAST_SECONDS = 1.0  # after a Redis failure, concurrent sends of the same round fail at once
 OUTBOX_FUNCTION = "outbox_job"
 _sink: list[Sink | None] = [None]
 
@@ -52,30 +54,49 @@ def redis_settings(url: str | None = None) -> RedisSettings:
 class ArqSink:
     """Enqueue ``outbox_job(<row id>)`` on arq; connects lazily and reconnects after a failure."""
 
+    concurrency = 32  # dispatch_pending may run this many sends at once (one Redis round trip each)
+
     def __init__(self, settings: RedisSettings | None = None, *, queue: str = QUEUE,
                  pool: ArqRedis | None = None) -> None:
         self.settings = settings or redis_settings()
         self.queue = queue
         self._pool = pool
         self._owns_pool = pool is None
+        self._connecting = asyncio.Lock()  # dispatch_pending sends concurrently: connect once
+        self._failed_at = -1e9  # when the last send or connect failed (monotonic seconds)
+
+    async def _connected(self) -> ArqRedis:
+        async with self._connecting:
+            if self._pool is None:
+                if time.monotonic() - self._failed_at < FAIL_FAST_SECONDS:
+                    raise ConnectionError("Redis failed a moment ago; not reconnecting yet")
+                try:
+                    self._pool = await create_pool(self.settings, default_queue_name=self.queue)
+                except Exception:
+                    self._failed_at = time.monotonic()
+                    raise
+            return self._pool
 
     async def __call__(self, message: OutboxMessage) -> None:
-        if self._pool is None:
-            self._pool = await create_pool(self.settings, default_queue_name=self.queue)
+        pool = await self._connected()
         try:
             # a fresh id per dispatch: arq silently drops an id whose result it still keeps (a
             # redelivery; row ids reused after a restore); duplicates are stopped by deliver()'s claim
             job_id = f"{self.queue}:outbox:{message.id}:{message.dispatches}:{secrets.token_hex(4)}"
-            if await self._pool.enqueue_job(OUTBOX_FUNCTION, message.id, _queue_name=self.queue,
-                                            _job_id=job_id) is None:
+            if await pool.enqueue_job(OUTBOX_FUNCTION, message.id, message.dispatches, _queue_name=self.queue,
+                                      _job_id=job_id) is None:
                 raise RuntimeError(f"arq refused job id {job_id}")
         except Exception:
+            self._failed_at = time.monotonic()
             await self.close()
             raise
 
     async def close(self) -> None:
+        """Drop our own connection (the next send reconnects); a pool we were given stays its owner's."""
+        if not self._owns_pool:
+            return
         pool, self._pool = self._pool, None
-        if pool is not None and self._owns_pool:
+        if pool is not None:
             with contextlib.suppress(Exception):
                 await pool.aclose()
 

@@ -28,9 +28,15 @@ from workers.runtime import OUTBOX_FUNCTION, QUEUE, ArqSink, BackgroundRunner, i
 log = logging.getLogger("lendline.workers")
 
 
-async def outbox_job(ctx: dict[str, Any], message_id: int) -> str:
-    """Deliver one outbox row (duplicates are skipped by ``deliver``'s claim)."""
-    return (await deliver(int(message_id))).value
+async def outbox_job(ctx: dict[str, Any], message_id: int, dispatch: int | None = None) -> str:
+    """Deliver one outbox row (duplicates are skipped by ``deliver``'s claim).
+
+    ``dispatch`` is the row's dispatch number when it was queued. arq runs a job a second time
+    (``job_try`` > 1) only after the first run ended without finishing — its worker was killed, or
+    the job timeout cancelled it — so that run is taken over (see ``deliver``).
+    """
+    takeover = int(dispatch) if dispatch is not None and int(ctx.get("job_try", 1)) > 1 else None
+    return (await deliver(int(message_id), takeover_dispatch=takeover)).value
 
 
 async def scheduler_tick(ctx: dict[str, Any]) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ BUILTIN_ROLES: dict[str, tuple[str, set[str] | None]] = {
                        "contracts.delete", "risk_rules.create", "risk_rules.update", "risk_rules.delete",
                        "diversion_rules.create", "diversion_rules.update", "diversion_rules.delete",
                        "credit_review", "credit_review.decide", "collection.record", "violations.export",
+                       "transactions.ingest", "loans.sign", "loans.disburse", "loans.resolve_payment",
                        *_BUSINESS_PAGES}),
     "checker": ("复核", {"home", "ledger", "users", "roles", "review.decide", "oplog", "credit_review",
                          "credit_review.decide", "violations.export", *_BUSINESS_PAGES}),

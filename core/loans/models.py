@@ -67,6 +67,8 @@ class Loan(Model):
     order_no = fields.CharField(max_length=32, unique=True)  # the platform's order number
     channel_order_no = fields.CharField(max_length=64)  # the traffic platform's own order number
     idempotency_key = fields.CharField(max_length=128, unique=True)  # per traffic platform (prefixed)
+    # SHA-256 of the application as submitted: a repeat with the same key must carry the same content.
+    application_digest = fields.CharField(max_length=64, default="")
     customer = fields.ForeignKeyField("lendline.Customer", related_name="loans", on_delete=fields.RESTRICT)
     product = fields.ForeignKeyField("lendline.Product", related_name=False, on_delete=fields.RESTRICT)
     channel = fields.ForeignKeyField("lendline.AssistInstitution", related_name=False, on_delete=fields.RESTRICT)
@@ -101,6 +103,10 @@ class Loan(Model):
     # Running figures, kept with the installments they sum (version-checked updates).
     principal_outstanding = fields.DecimalField(max_digits=18, decimal_places=2, default=0)
     margin_frozen = fields.DecimalField(max_digits=18, decimal_places=2, default=0)
+    # The margin freeze's reference (core.orgs.margins): the order number, or "<order_no>#<n>" when
+    # the n-th disbursement attempt froze it after earlier attempts failed (a freeze is once per
+    # reference). Repayments release margin against this reference.
+    margin_reference = fields.CharField(max_length=64, default="")
     version = fields.IntField(default=1)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -179,6 +185,14 @@ class LoanInstallment(Model):
     waived_interest = fields.DecimalField(max_digits=18, decimal_places=2, default=0)  # early settlement
     status = fields.CharEnumField(InstallmentStatus, max_length=20, default=InstallmentStatus.PENDING)
     penalty_through = fields.DateField(null=True)  # penalty accrued up to and including this day
+    # The current penalty span (core.loans.overdue): penalty = penalty_span_opening +
+    # accrue_penalty(penalty_span_base, penalty_span_rate, days from penalty_span_start through
+    # penalty_through), rounded once per span. A repayment that changes the overdue base, or a new
+    # rate, closes the span and opens the next one.
+    penalty_span_start = fields.DateField(null=True)
+    penalty_span_base = fields.DecimalField(max_digits=18, decimal_places=2, default=0)
+    penalty_span_rate = fields.DecimalField(max_digits=12, decimal_places=8, default=0)
+    penalty_span_opening = fields.DecimalField(max_digits=18, decimal_places=2, default=0)
     overdue_since = fields.DateField(null=True)
     settled_at = fields.DatetimeField(null=True)
     version = fields.IntField(default=1)
@@ -228,6 +242,10 @@ class Payment(Model):
     product = fields.ForeignKeyField("lendline.Product", related_name=False, on_delete=fields.RESTRICT)
     idempotency_key = fields.CharField(max_length=128, unique=True)
     provider = fields.CharField(max_length=50)  # payment platform identifier (plugin)
+    # The instruction's accounts, kept so an unanswered instruction is re-sent identically (same
+    # idempotency key, same accounts) and reconciliation knows which account paid.
+    debit_account = fields.CharField(max_length=64, default="")
+    credit_account = fields.CharField(max_length=64, default="")
     amount = fields.DecimalField(max_digits=18, decimal_places=2)
     status = fields.CharEnumField(PaymentStatus, max_length=20, db_index=True)
     provider_reference = fields.CharField(max_length=100, default="")

@@ -8,9 +8,9 @@ Life of a row (``OutboxMessage.status``)::
 
 - :func:`enqueue` only INSERTs, through tortoise's current connection: inside ``in_transaction()``
   the row commits or rolls back with the caller's business rows.
-- :func:`dispatch_pending` claims each pending row with a conditional UPDATE (so two dispatchers
-  never send the same row in one round), hands it to a *sink* (arq, or the in-process runner) and
-  puts it back to pending when the sink raises, e.g. because Redis is down.
+- :func:`dispatch_pending` claims a batch of pending rows with one conditional UPDATE (so two
+  dispatchers never send the same row in one round), hands each to a *sink* (arq, or the in-process
+  runner) and puts it back to pending when the sink raises, e.g. because Redis is down.
 - :func:`deliver` is what a worker runs: a conditional UPDATE to ``running`` makes a duplicate
   delivery of a finished or running row a no-op; then the registered handler runs.
 - :func:`requeue_stale` (the "outbox redelivery" scheduled task) puts rows that were handed to a
@@ -22,6 +22,7 @@ every handler is idempotent (each documents how; :func:`mark_processed` is the u
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from tortoise.expressions import F
+from tortoise import connections
 
 from core import clock
 from core.outbox.models import OutboxMessage, OutboxStatus, ProcessedMarker
@@ -75,31 +76,67 @@ class DispatchReport:
     error: str = ""
 
 
-async def dispatch_pending(send: Sink, limit: int = 100) -> DispatchReport:
+async def _claim(ids: list[int], now: Any) -> list[int]:
+    """Move those of ``ids`` still pending to dispatched in ONE statement; returns the ids we got.
+
+    ``UPDATE … WHERE id IN (…) AND status = 'pending' RETURNING id`` (PostgreSQL, and SQLite ≥ 3.35):
+    a second dispatcher that read the same ids waits for our row locks (PostgreSQL) or the write
+    lock (SQLite), re-checks the status and gets none of them, so no row is sent twice in a round.
+    """
+    if not ids:
+        return []
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    at = OutboxMessage._meta.fields_map["dispatched_at"].to_db_value(now, OutboxMessage)
+    marks = [f"${i}" for i in range(4, 4 + len(ids))] if postgres else ["?"] * len(ids)
+    first = ("$1", "$2", "$3") if postgres else ("?", "?", "?")
+    sql = (f'UPDATE "outbox_message" SET "status" = {first[0]}, "dispatched_at" = {first[1]}, '
+           f'"dispatches" = "dispatches" + 1 WHERE "status" = {first[2]} AND "id" IN ({", ".join(marks)}) '
+           'RETURNING "id"')
+    rows = await conn.execute_query_dict(sql, [OutboxStatus.DISPATCHED.value, at, OutboxStatus.PENDING.value, *ids])
+    return sorted(int(r["id"]) for r in rows)
+
+
+async def dispatch_pending(send: Sink, limit: int = 100, *, concurrency: int | None = None) -> DispatchReport:
     """Hand up to ``limit`` due pending rows to ``send``, oldest first.
 
-    Stops at the first failure: when Redis is down every further send would fail too; the rows
-    stay pending and the next round (or the redelivery task) tries again.
+    The batch is claimed with one conditional UPDATE (see :func:`_claim`) and read back with one
+    SELECT; the sends then run ``concurrency`` at a time — by default what the sink declares in its
+    ``concurrency`` attribute (the arq sink: many, each is a Redis round trip), else one at a time
+    (the in-process sink runs handlers, which keep their order and never overlap). Rows whose send
+    failed go back to pending and the round stops: when Redis is down every further send would fail
+    too; the next round (or the redelivery task) tries again.
     """
     now = clock.now()
     ids = await (OutboxMessage.filter(status=OutboxStatus.PENDING, available_at__lte=now).order_by("id")
                  .limit(limit).values_list("id", flat=True))
-    sent = 0
-    for message_id in ids:
-        claimed = await OutboxMessage.filter(id=message_id, status=OutboxStatus.PENDING).update(
-            status=OutboxStatus.DISPATCHED, dispatched_at=now, dispatches=F("dispatches") + 1)
-        if not claimed:
-            continue  # another dispatcher took it
-        message = await OutboxMessage.get(id=message_id)
-        try:
-            await send(message)
-        except Exception as exc:  # any sink failure: keep the row for the next round
-            error = f"dispatch failed: {type(exc).__name__}: {exc}"[:1000]
-            await OutboxMessage.filter(id=message_id, status=OutboxStatus.DISPATCHED).update(
-                status=OutboxStatus.PENDING, last_error=error)
-            log.warning("outbox %s (%s) stays pending: %s", message_id, message.job, error)
-            return DispatchReport(sent, 1, error)
-        sent += 1
+    claimed = await _claim([int(i) for i in ids], now)
+    if not claimed:
+        return DispatchReport()
+    messages = await OutboxMessage.filter(id__in=claimed).order_by("id")
+    gate = asyncio.Semaphore(max(1, concurrency if concurrency is not None else getattr(send, "concurrency", 1)))
+    failures: list[tuple[OutboxMessage, str]] = []
+
+    async def one(message: OutboxMessage) -> bool:
+        async with gate:
+            if failures:  # Redis went away mid-batch: do not try the rest
+                failures.append((message, failures[0][1]))
+                return False
+            try:
+                await send(message)
+            except Exception as exc:  # any sink failure: keep the row for the next round
+                failures.append((message, f"dispatch failed: {type(exc).__name__}: {exc}"[:1000]))
+                return False
+            return True
+
+    first = await one(messages[0])  # alone: a Redis that is down fails once, not `concurrency` times
+    sent = first + sum(await asyncio.gather(*(one(m) for m in messages[1:])))
+    if failures:
+        error = failures[0][1]
+        await OutboxMessage.filter(id__in=[m.id for m, _ in failures], status=OutboxStatus.DISPATCHED).update(
+            status=OutboxStatus.PENDING, last_error=error)
+        log.warning("outbox: %s row(s) stay pending: %s", len(failures), error)
+        return DispatchReport(sent, len(failures), error)
     return DispatchReport(sent)
 
 
@@ -132,19 +169,57 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(10 * 2 ** (attempt - 1), 3600))
 
 
-async def deliver(message_id: int) -> Delivery:
-    """Run one outbox row's handler (the code path shared by arq and the in-process runner)."""
+@dataclass(frozen=True)
+class _Claimed:
+    job: str
+    payload: dict[str, Any]
+    dedupe_key: str
+    attempts: int
+
+
+async def _claim_run(message_id: int, now: Any, takeover_dispatch: int | None) -> _Claimed | None:
+    """Claim a row for running and read what the handler needs, in ONE statement (UPDATE … RETURNING)."""
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+
+    def mark(i: int) -> str:
+        return f"${i}" if postgres else "?"
+
+    started = OutboxMessage._meta.fields_map["started_at"].to_db_value(now, OutboxMessage)
+    values: list[Any] = [OutboxStatus.RUNNING.value, started, message_id, OutboxStatus.PENDING.value,
+                         OutboxStatus.DISPATCHED.value]
+    condition = f'"status" IN ({mark(4)}, {mark(5)})'
+    if takeover_dispatch is not None:
+        values += [OutboxStatus.RUNNING.value, takeover_dispatch]
+        condition = f'({condition} OR ("status" = {mark(6)} AND "dispatches" = {mark(7)}))'
+    sql = (f'UPDATE "outbox_message" SET "status" = {mark(1)}, "started_at" = {mark(2)}, '
+           f'"attempts" = "attempts" + 1 WHERE "id" = {mark(3)} AND {condition} '
+           'RETURNING "job", "payload", "dedupe_key", "attempts"')
+    rows = await conn.execute_query_dict(sql, values)
+    if not rows:
+        return None
+    row = rows[0]
+    payload = OutboxMessage._meta.fields_map["payload"].to_python_value(row["payload"])
+    return _Claimed(str(row["job"]), dict(payload or {}), str(row["dedupe_key"]), int(row["attempts"]))
+
+
+async def deliver(message_id: int, *, takeover_dispatch: int | None = None) -> Delivery:
+    """Run one outbox row's handler (the code path shared by arq and the in-process runner).
+
+    ``takeover_dispatch``: the queue re-delivers dispatch number N of this row because its earlier
+    run never finished (arq retries a job whose worker died, or whose run it cancelled at the job
+    timeout, only after the job's in-progress lease expired). A row still ``running`` under that
+    same dispatch is then an abandoned run and is claimed again at once, instead of waiting for
+    :func:`requeue_stale`. A row dispatched again since (its ``dispatches`` moved on) is left to the
+    newer delivery. The handler's own idempotency covers an effect the dead run had committed.
+    """
     from core.system.alerts import raise_alert
     from workers.registry import JobContext, get
 
-    now = clock.now()
-    claimed = await OutboxMessage.filter(
-        id=message_id, status__in=[OutboxStatus.PENDING, OutboxStatus.DISPATCHED]).update(
-        status=OutboxStatus.RUNNING, started_at=now, attempts=F("attempts") + 1)
-    if not claimed:
+    message = await _claim_run(message_id, clock.now(), takeover_dispatch)
+    if message is None:
         log.info("outbox %s delivered again while running or done: skipped", message_id)
         return Delivery.DUPLICATE
-    message = await OutboxMessage.get(id=message_id)
     spec = get(message.job)
     if spec is None:
         await OutboxMessage.filter(id=message_id).update(status=OutboxStatus.FAILED, finished_at=clock.now(),
@@ -152,7 +227,7 @@ async def deliver(message_id: int) -> Delivery:
         await raise_alert("OUTBOX_UNKNOWN_JOB", f"后台任务 {message.job} 未注册 (outbox {message_id})",
                           source="outbox", detail={"id": message_id, "job": message.job})
         return Delivery.FAILED
-    ctx = JobContext(name=message.job, payload=dict(message.payload or {}), dedupe_key=message.dedupe_key,
+    ctx = JobContext(name=message.job, payload=dict(message.payload), dedupe_key=message.dedupe_key,
                      message_id=message_id, attempt=message.attempts)
     try:
         result = await spec.handler(ctx)

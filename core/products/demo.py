@@ -30,6 +30,7 @@ from core.orgs.models import (
     EnhancementInstitution,
     EnhancementType,
     MarginAccount,
+    PaymentPlatform,
 )
 from core.products.entity import PRODUCT
 from core.products.lpr import reminder_date
@@ -81,7 +82,9 @@ async def _catalogue() -> list[dict[str, Any]]:
                   await _assist("AST-003", "快信科技"))
     guarantor = await _enhancer("中融融资担保有限公司", EnhancementType.GUARANTEE)
     insurer = await _enhancer("安信财产保险股份有限公司", EnhancementType.INSURER)
-    common = {"paymentType": "private", "lprTerm": "1Y", "description": "演示产品"}
+    sandbox = await PaymentPlatform.get_or_none(identifier="sandbox")  # created by load_demo_orgs
+    common = {"paymentType": "private", "lprTerm": "1Y", "description": "演示产品",
+              "paymentPlatformId": sandbox.id if sandbox else None}
     return [
         common | {"code": "DEMO-SELF-EI", "name": "华夏安心分期", "businessMode": "self_operated", "type": "multi",
                   "repaymentMethod": "EQUAL_INSTALLMENT", "amountMin": "1000.00", "amountMax": "200000.00",

@@ -281,6 +281,15 @@ BUILTIN: tuple[tuple[str, str, str, str], ...] = (
     ("lpr_reminder", "LPR调整提醒 Monthly LPR reminder", "0 9 * * *", "lpr.reminder"),
     ("calendar_reminder", "次年日历提醒 Next-year calendar reminder", "0 9 * 12 *", "calendar.next_year_reminder"),
     ("daily_init", "日初始化 Daily initialisation", "5 0 * * *", "system.daily_init"),
+    ("loan_overdue_daily", "逾期日终 Daily overdue and penalty", "15 0 * * *", "loans.overdue_daily"),
+    ("loan_compensation", "代偿 Compensation point", "*/30 * * * *", "loans.compensation"),
+    ("deduction_sweep", "代扣状态兜底 Pending deduction sweep", "*/10 * * * *", "repayments.sweep_deductions"),
+    ("balance_warning", "账户余额预警 Account balance warning", "*/5 * * * *", "payments.balance_check"),
+    ("reconciliation", "日终对账 Daily reconciliation", "30 2 * * *", "payments.reconcile"),
+    ("missing_plans", "还款计划缺失检查 Missing repayment plans", "0 8 * * *", "loans.missing_plans"),
+    ("monitoring_feed", "交易推送拉取 Pull transaction feeds", "*/5 * * * *", "monitoring.pull_feed"),
+    ("monitoring_redetect", "异化重新检测 Re-run failed detection", "*/10 * * * *", "monitoring.redetect"),
+    ("risk_check_resume", "风控补跑 Resume stranded risk checks", "*/10 * * * *", "loans.resume_risk_checks"),
 )
 
 

@@ -75,7 +75,9 @@ class SandboxPaySettings:
     decline_accounts: tuple[str, ...] = ()
     seed: int | None = None
     balances: dict[str, Decimal] = field(
-        default_factory=lambda: {"DISB-001": Decimal("10000000.00"), "REPAY-001": Decimal("0.00")})
+        # The demo banks' accounts (core/payments/demo.py), so the embedded default needs no plugins.toml.
+        default_factory=lambda: {"DISB-001": Decimal("10000000.00"), "REPAY-001": Decimal("0.00"),
+                                 "DISB-002": Decimal("3000000.00"), "REPAY-002": Decimal("0.00")})
     settle_delay_ms: int = 0
     callback_secret: Secret = field(default_factory=lambda: Secret("sandbox-callback-secret"))
     callback_window_seconds: int = 300
@@ -157,7 +159,7 @@ class SandboxPay(InstructingProvider):
 
     @property
     def callback_path(self) -> str:
-        return f"/callbacks/{self.settings.identifier}"
+        return f"/callbacks/payments/{self.settings.identifier}"  # the platform's route (schema/callbacks.py)
 
     # --- internals -----------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from plugins.types import SMS, HealthReport, HealthState, Notification, NotifyRe
 
 DEFAULT_TEMPLATES = {
     "balance_low": "【Lendline】账户{account}余额{balance}元，低于预警线{threshold}元，请及时处理。",
+    "loan_disbursed": "【Lendline】尊敬的{name}，您的借款{loan_no}已放款{amount}元，请注意查收。",
     "repayment_due": "【Lendline】尊敬的{name}，您的借款{loan_no}将于{due_date}到期，应还{amount}元。",
     "repayment_succeeded": "【Lendline】尊敬的{name}，您的借款{loan_no}已成功还款{amount}元。",
     "repayment_overdue": "【Lendline】尊敬的{name}，您的借款{loan_no}已逾期{days}天，应还{amount}元，请尽快还款。",

@@ -74,6 +74,12 @@ def _sample(t: Any) -> Any:
         return 1
     if name in {"Boolean"}:
         return True
+    if name in {"Date"}:
+        return "2026-01-01"
+    if name in {"DateTime"}:
+        return "2026-01-01T00:00:00+00:00"
+    if name in {"Decimal"}:
+        return "1"
     if hasattr(inner, "of_type"):
         return []
     if hasattr(inner, "fields"):  # input object: fill its required fields

@@ -76,7 +76,9 @@ class Pool:
         if name == "ID":
             return list(self.ids)
         if name == "String":
-            return list(self.strings) if "hash" in arg.lower() or arg.lower().endswith("key") else ["x"]
+            # Hashes, keys and business numbers (orderNo, customerNo, serialNo …) take the other bank's.
+            wanted = "hash" in arg.lower() or arg.lower().endswith("key") or arg.endswith("No")
+            return list(self.strings) if wanted else ["x"]
         if name == "Int":
             return [1]
         if name == "Boolean":
