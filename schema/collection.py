@@ -23,6 +23,7 @@ from core.loans.models import Loan
 from core.loans.penalty import CollectionStage
 from core.products.models import Product
 from permissions.scope import DataScope
+from schema.dataloaders import request_loader
 from schema.errors import Payload
 from schema.guard import actor_of, guarded, guarded_mutation
 from schema.loans import LoanProductGql
@@ -40,11 +41,7 @@ def _scope(info: Info) -> DataScope:
 
 
 def _loader(info: Info, name: str, load: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
-    cache = info.context.cache
-    key = f"collection.{name}"
-    if key not in cache:
-        cache[key] = DataLoader(load_fn=load)
-    return cache[key]
+    return request_loader(info, "collection", name, load)
 
 
 @strawberry.type(name="Collector", description="A user working collection cases.")

@@ -40,6 +40,7 @@ from core.oplog import service as oplog
 from core.orgs.models import AssistInstitution
 from core.products.models import Product, TermUnitChoice
 from permissions.scope import DataScope
+from schema.dataloaders import request_loader
 from schema.errors import Payload
 from schema.guard import actor_of, guarded, guarded_mutation
 from schema.orgs import RepaymentMethodEnum
@@ -59,11 +60,7 @@ RepaymentKindEnum = strawberry.enum(RepaymentKind, name="RepaymentKind")
 
 
 def _loader(info: Info, name: str, load: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
-    """One dataloader per request and kind."""
-    cache = info.context.cache
-    if name not in cache:
-        cache[name] = DataLoader(load_fn=load)
-    return cache[name]
+    return request_loader(info, "loans", name, load)
 
 
 def _grouped(rows: list[Any], keys: list[int], convert: Callable[[Any], Any], attr: str = "loan_id"

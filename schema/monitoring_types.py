@@ -37,6 +37,7 @@ from core.monitoring.models import (
     ViolationStatus,
 )
 from core.monitoring.tracing import Source, TraceResult
+from schema.dataloaders import request_loader
 from schema.relay import gid
 
 DirectionEnum = strawberry.enum(TxDirection, name="TransactionDirection", description="收入 in / 支出 out.")
@@ -63,11 +64,7 @@ def _opt_money(value: Any) -> str | None:
 
 
 def loader(info: Info, name: str, load: Callable[[list[int]], Awaitable[list[Any]]]) -> DataLoader[int, Any]:
-    """One dataloader per request (or websocket connection) and kind."""
-    cache = info.context.cache
-    if name not in cache:
-        cache[name] = DataLoader(load_fn=load)
-    return cache[name]
+    return request_loader(info, "monitoring", name, load)
 
 
 def _fund_parts_loader(info: Info) -> DataLoader[int, list[TransactionFundPart]]:

@@ -36,6 +36,7 @@ from core.orgs.models import (
     PaymentPlatform,
 )
 from permissions.scope import DataScope
+from schema.dataloaders import request_loader
 from schema.errors import Payload
 from schema.guard import actor_of, guarded, guarded_mutation
 from schema.relay import Connection, connection, decode, decode_optional, gid, paginate
@@ -60,12 +61,7 @@ def _scope(info: Info) -> DataScope:
 
 
 def _loader(info: Info, name: str, load: Callable[[list[K]], Awaitable[list[V]]]) -> DataLoader[K, V]:
-    """One dataloader per request and purpose, so a page of banks loads its products in one query."""
-    cache: dict[str, Any] = info.context.cache
-    key = f"orgs.{name}"
-    if key not in cache:
-        cache[key] = DataLoader(load_fn=load)
-    return cache[key]
+    return request_loader(info, "orgs", name, load)
 
 
 def _bank_loader(info: Info) -> DataLoader[int, BankType | None]:

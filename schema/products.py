@@ -38,6 +38,7 @@ from core.products.models import (
 )
 from core.review.models import ChangeAction
 from schema.accounts import ChangePayload
+from schema.dataloaders import request_loader
 from schema.errors import Payload
 from schema.guard import actor_of, guarded, guarded_mutation
 from schema.orgs import RepaymentMethodEnum
@@ -125,11 +126,7 @@ class PlanType:
 
 
 def _loader(info: Info, name: str, load: Callable[[list[int]], Awaitable[list[Any]]]) -> DataLoader[int, Any]:
-    """One dataloader per request and kind (DESIGN: dataloaders built once per request)."""
-    cache = info.context.cache
-    if name not in cache:
-        cache[name] = DataLoader(load_fn=load)
-    return cache[name]
+    return request_loader(info, "products", name, load)
 
 
 def _grouped(rows: list[Any], keys: list[int], convert: Callable[[Any], Any]) -> list[list[Any]]:

@@ -36,6 +36,7 @@ from core.loans.models import (
 from core.orgs.models import AssistInstitution, Bank
 from core.products.models import Product
 from permissions.scope import DataScope
+from schema.dataloaders import request_loader
 from schema.errors import Payload
 from schema.guard import actor_of, guarded, guarded_mutation
 from schema.loans import (
@@ -58,11 +59,7 @@ def _scope(info: Info) -> DataScope:
 
 
 def _loader(info: Info, name: str, load: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
-    cache = info.context.cache
-    key = f"repayments.{name}"
-    if key not in cache:
-        cache[key] = DataLoader(load_fn=load)
-    return cache[key]
+    return request_loader(info, "repayments", name, load)
 
 
 @strawberry.type(name="RepaymentFunderPart", description="A funder's part of a repayment (joint lending).")
