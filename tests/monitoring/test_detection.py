@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from core.actor import SYSTEM
+from core.monitoring import detection
 from core.monitoring.detection import redetect
 from core.monitoring.ingest import ingest
 from core.monitoring.models import AccountTransaction, TxSource, Violation, ViolationKind
@@ -129,7 +130,11 @@ async def test_a_failing_detector_keeps_the_transaction_and_marks_it_for_redetec
     assert not await AccountTransaction.filter(detection_pending=True).exists()
 
 
-async def test_large_cash_rapid_in_out_and_concentration(db: str) -> None:
+@pytest.mark.parametrize("prefilter_from", [1, 10_000], ids=["prefiltered", "windows-read-directly"])
+async def test_large_cash_rapid_in_out_and_concentration(db: str, prefilter_from: int,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same hits whether the accounts are prefiltered in SQL (large batches) or not (small ones)."""
+    monkeypatch.setattr(detection, "PREFILTER_MIN_ACCOUNTS", prefilter_from)
     await load_default_rules()
     w = await make_world("AML")
     cash = await make_loan(w, "100000.00")
