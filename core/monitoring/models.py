@@ -42,7 +42,7 @@ class AccountTransaction(Model):
     order_no = fields.CharField(max_length=32, db_index=True)  # the loan order monitored
     loan = fields.ForeignKeyField("lendline.Loan", related_name=False, null=True, on_delete=fields.RESTRICT)
     product = fields.ForeignKeyField("lendline.Product", related_name=False, on_delete=fields.RESTRICT)
-    customer_no = fields.CharField(max_length=32, db_index=True)
+    customer_no = fields.CharField(max_length=32)  # indexed with occurred_at (Meta.indexes), which serves both
     account_no = fields.CharField(max_length=64)
     occurred_at = fields.DatetimeField(db_index=True)
     direction = fields.CharEnumField(TxDirection, max_length=3)
@@ -90,7 +90,7 @@ class FundTraceState(Model):
 
     id = fields.BigIntField(primary_key=True)
     account_no = fields.CharField(max_length=64, unique=True)
-    customer_no = fields.CharField(max_length=32, db_index=True)
+    customer_no = fields.CharField(max_length=32)  # read with its account, never searched by (no index)
     method = fields.CharField(max_length=10)  # core.monitoring.tracing.Method value
     state = fields.JSONField()
     last_occurred_at = fields.DatetimeField(null=True)
