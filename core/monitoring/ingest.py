@@ -514,6 +514,12 @@ _TX_COLUMNS = (("serial_no", "text"), ("order_no", "text"), ("loan_id", "bigint"
 async def _insert(rows: Sequence[Row], results: Mapping[str, Any], pending: set[str], source: TxSource,
                   now: datetime) -> dict[str, int]:
     """Store the batch's transactions with their tracing result; returns serial no. -> id."""
+    names = [c for c, _ in _TX_COLUMNS]
+    if bulk.postgres() and len(rows) >= bulk.COPY_MIN_ROWS:
+        ids = await bulk.next_ids("account_transaction_id_seq", len(rows))
+        await bulk.copy_lines("account_transaction", ("id", *names), _copy_lines(ids, rows, results, pending, source,
+                                                                                 now))
+        return {r.serial_no: i for r, i in zip(rows, ids, strict=True)}
     values = []
     for r in rows:
         res = results.get(r.serial_no)
@@ -523,11 +529,6 @@ async def _insert(rows: Sequence[Row], results: Mapping[str, Any], pending: set[
                        r.counterparty_category, r.channel, r.balance_after, r.is_disbursement, r.is_repayment,
                        source.value, res.loan_part if res else None, res.own_part if res else None, now,
                        r.serial_no in pending, now))
-    names = [c for c, _ in _TX_COLUMNS]
-    if bulk.postgres() and len(values) >= bulk.COPY_MIN_ROWS:
-        ids = await bulk.next_ids("account_transaction_id_seq", len(values))
-        await bulk.copy_rows("account_transaction", ("id", *names), ((i, *v) for i, v in zip(ids, values, strict=True)))
-        return {r.serial_no: i for r, i in zip(rows, ids, strict=True)}
     if bulk.postgres():
         returned = await bulk.insert_unnest("account_transaction", _TX_COLUMNS, values, returning="id, serial_no")
         return {x["serial_no"]: x["id"] for x in returned}
@@ -535,6 +536,31 @@ async def _insert(rows: Sequence[Row], results: Mapping[str, Any], pending: set[
                                          batch_size=MAX_BATCH)
     return dict(await AccountTransaction.filter(serial_no__in=[r.serial_no for r in rows])
                 .values_list("serial_no", "id"))
+
+
+def _copy_lines(ids: Sequence[int], rows: Sequence[Row], results: Mapping[str, Any], pending: set[str],
+                source: TxSource, now: datetime) -> str:
+    """The rows of `_insert` (id first, then `_TX_COLUMNS`) in COPY text format, one f-string each.
+
+    The fields' types are fixed here, so only text goes through `bulk.copy_text` and optional values
+    through `bulk.copy_value`; enums are written by value, booleans as t/f.
+    """
+    text, value = bulk.copy_text, bulk.copy_value
+    at = now.isoformat()
+    tail = f"\t{source.value}"
+    lines = []
+    for tx_id, r in zip(ids, rows, strict=True):
+        loan = r.loan
+        assert loan is not None
+        res = results.get(r.serial_no)
+        traced = f"{res.loan_part}\t{res.own_part}" if res else "\\N\t\\N"
+        lines.append(
+            f"{tx_id}\t{text(r.serial_no)}\t{text(r.order_no)}\t{loan.id}\t{loan.product_id}\t{text(r.customer_no)}\t"
+            f"{text(r.account_no)}\t{r.occurred_at.isoformat()}\t{r.direction.value}\t{r.amount}\t"
+            f"{text(r.counterparty_name)}\t{text(r.counterparty_account)}\t{text(r.counterparty_category)}\t"
+            f"{text(r.channel)}\t{value(r.balance_after)}\t{'t' if r.is_disbursement else 'f'}\t"
+            f"{'t' if r.is_repayment else 'f'}{tail}\t{traced}\t{at}\t{'t' if r.serial_no in pending else 'f'}\t{at}\n")
+    return "".join(lines)
 
 
 async def _log(actor: Actor, rows: Sequence[Row], source: TxSource, result: IngestResult, request_id: str,

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from tortoise import connections
 
-from core.monitoring.bulk import COPY_MIN_ROWS, copy_rows, insert_unnest, jsonb, postgres, select_dicts
+from core.monitoring.bulk import COPY_MIN_ROWS, copy_lines, copy_text, insert_unnest, jsonb, postgres, select_dicts
 from core.monitoring.models import AccountTransaction, FundTraceState, TransactionFundPart, TxDirection
 from core.monitoring.tracing import FundTracer, Method, Source, TraceResult, TracingState, Transaction
 
@@ -202,8 +202,11 @@ def fund_parts(tx_id: int, result: TraceResult, loan_ids: dict[str, int]) -> lis
 async def insert_parts(parts: Sequence[PartRow]) -> None:
     if not parts:
         return
-    if postgres() and len(parts) >= COPY_MIN_ROWS:
-        await copy_rows("transaction_fund_part", ("transaction_id", "loan_id", "order_no", "amount", "share"), parts)
+    if postgres() and len(parts) >= COPY_MIN_ROWS:  # one f-string per row: see `bulk.copy_lines`
+        null = "\\N"
+        await copy_lines("transaction_fund_part", ("transaction_id", "loan_id", "order_no", "amount", "share"),
+                         "".join(f"{t}\t{null if loan is None else loan}\t{copy_text(o)}\t{a}\t{sh}\n"
+                                 for t, loan, o, a, sh in parts))
         return
     if postgres():
         columns = (("transaction_id", "bigint"), ("loan_id", "bigint"), ("order_no", "text"), ("amount", "numeric"),

@@ -245,5 +245,5 @@ async def test_copy_reports_a_duplicate_serial_as_an_integrity_error(db: str) ->
                "amount", "source")
     with pytest.raises(IntegrityError):
         async with in_transaction():
-            await bulk.copy_rows("account_transaction", columns, [tuple(
-                getattr(stored, c if c != "product_id" else "product_id") for c in columns)])
+            await bulk.copy_lines("account_transaction", columns,
+                                  "\t".join(bulk.copy_value(getattr(stored, c)) for c in columns) + "\n")
