@@ -77,7 +77,13 @@ class NameIndex:
     by their first character (checked at each position of the counterparty's key with
     ``startswith``); ASCII entries are indexed by their first word (checked at each word position).
     The result is the same as comparing with every entry.
+
+    Answers are remembered per counterparty name (up to `MEMO_SIZE` names, then forgotten all at
+    once): the index never changes after it is built, and a feed repeats the same merchants and
+    payees all day, so most payments are then one dict lookup instead of normalising the name again.
     """
+
+    MEMO_SIZE = 4096
 
     def __init__(self, entries: list[Entry], contains_min_length: int = 3) -> None:
         self.entries = entries
@@ -93,8 +99,20 @@ class NameIndex:
                     self._by_first_word.setdefault(entry.words[0], []).append(entry)
             elif len(entry.key) >= contains_min_length:
                 self._by_first_char.setdefault(entry.key[0], []).append(entry)
+        self._memo: dict[str, Match | None] = {}
 
     def best_match(self, counterparty: str) -> Match | None:
+        """The longest matching entry for a counterparty name (see the module docstring), or None."""
+        memo = self._memo
+        if counterparty in memo:
+            return memo[counterparty]
+        match = self._best_match(counterparty)
+        if len(memo) >= self.MEMO_SIZE:
+            memo.clear()
+        memo[counterparty] = match
+        return match
+
+    def _best_match(self, counterparty: str) -> Match | None:
         key = compact(counterparty)
         if not key:
             return None
