@@ -32,7 +32,6 @@ stored on the row, and the `monitoring.violation_detected` outbox job tells plug
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,7 +131,7 @@ async def classify_all(rows: Iterable[Any]) -> dict[str, Detections]:
     out: dict[str, Detections] = {}
     for start in range(0, len(wanted), CLASSIFY_CONCURRENCY):
         chunk = wanted[start:start + CLASSIFY_CONCURRENCY]
-        answers = await asyncio.gather(*(host.classify(plugin_transaction(r)) for r in chunk))
+        answers = await host.classify_many([plugin_transaction(r) for r in chunk])
         out.update({r.serial_no: a for r, a in zip(chunk, answers, strict=True)})
     return out
 

@@ -221,6 +221,19 @@ async def test_failing_detectors_do_not_hide_other_answers():
     assert len(incidents.incidents) == 3
 
 
+async def test_classify_many_answers_each_transaction_as_classify_does():
+    names = ("slow_detector", "broken_detector", "wrong_detector", "always_gs")
+    async with running_host(config(*names), extra=EXTRA) as (host, incidents):
+        one = await host.classify(make_transaction())
+        many, seconds = await timed(host.classify_many([make_transaction(), make_transaction(), make_transaction()]))
+    assert len(many) == 3
+    for detections in many:
+        assert detections.items == one.items and not detections.complete
+        assert [(e.plugin, e.kind) for e in detections.errors] == [(e.plugin, e.kind) for e in one.errors]
+    assert seconds < 1  # every (transaction, detector) call at once: bounded by one detector timeout
+    assert len(incidents.incidents) == 3 * 4  # each failed call reported, as one by one
+
+
 async def test_failure_callback_errors_are_contained_and_async_callbacks_awaited():
     seen = []
 
