@@ -1,9 +1,9 @@
 """Benchmark of transaction ingestion on PostgreSQL: validated + traced + classified + stored per second.
 
 Run: ``python bench/bench_ingest.py [--accounts 2000] [--batches 20] [--batch 1000] [--single 500]
-[--profile]``. Not a test: it creates a throwaway database (``LENDLINE_BENCH_PG``, default the local
-test server), prints its figures and drops the database. Goals (issue 8): ≥ 10,000 transactions/s in
-batches, single-transaction latency p99 ≤ 35 ms.
+[--processes 2] [--phases] [--profile]``. Not a test: it creates a throwaway database
+(``LENDLINE_BENCH_PG``, default the local test server), prints its figures and drops the database.
+Goals (issue 8): ≥ 10,000 transactions/s in batches, single-transaction latency p99 ≤ 35 ms.
 
 Workload: one product, ``accounts`` borrowers each with a disbursed loan of 20,000.00 whose
 disbursement is ingested first (not timed). Then batches of random transactions over random accounts
@@ -12,6 +12,13 @@ real-estate developer (category codes / name lists the built-in detectors know),
 classification by both built-in detector plugins, threshold checks, AML window rules, violations,
 their ledger entries and outbox events are all on the path. Every call is a full `ingest` (one
 database transaction each), as the GraphQL mutation runs it minus HTTP.
+
+Figures besides throughput: the client's CPU time per batch (``time.process_time``: what this
+process spent, so it can be compared between runs on a machine shared with other work, where wall
+time is noisy), and with ``--processes N`` (default 2) the combined throughput of N processes
+ingesting batches at once on disjoint accounts, as N API workers would: on a 2-CPU machine where
+the client and PostgreSQL share the CPUs it shows how much of one process's time was waiting
+rather than computing.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import multiprocessing
 import os
 import pstats
 import random
@@ -48,6 +56,7 @@ from core.orgs.models import AssistInstitution, Bank, BankProduct, BankProductTy
 from core.products.models import BusinessMode, PaymentType, Product, ProductFunder, ProductType, TermUnitChoice
 from plugins.runtime import plugin_runtime
 from plugins.testkit.hosts import host_from_dict
+from workers.registry import load_builtin_jobs
 
 ADMIN_URL = os.environ.get("LENDLINE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -85,6 +94,7 @@ async def setup(accounts: int) -> list[tuple[str, str]]:
         principal_outstanding=Decimal(PRINCIPAL))
         for i in range(accounts)], batch_size=1000)
     await load_default_rules()
+    load_builtin_jobs()  # a running API worker has imported them; not a cost of the first timed batch
     return [(f"BL{i:06d}", f"BC{i:06d}") for i in range(accounts)]
 
 
@@ -172,6 +182,7 @@ async def run(args: argparse.Namespace) -> None:
         profiler = cProfile.Profile() if args.profile else None
         violations_before = await Violation.all().count()
         start = time.perf_counter()
+        cpu_start = time.process_time()
         per_batch = []
         for rows in batches:
             t = time.perf_counter()
@@ -182,6 +193,7 @@ async def run(args: argparse.Namespace) -> None:
                 profiler.disable()
             per_batch.append(time.perf_counter() - t)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         total = args.batches * args.batch
         violations = await Violation.all().count() - violations_before
         _line(f"batches of {args.batch:,} ({total:,} transactions, {violations} violations)",
@@ -192,6 +204,7 @@ async def run(args: argparse.Namespace) -> None:
             PHASES.clear()
         _line("  per batch median / max", f"{statistics.median(per_batch) * 1000:7.1f} / "
               f"{max(per_batch) * 1000:.1f} ms")
+        _line("  client CPU per batch (this process)", f"{cpu / args.batches * 1000:7.1f} ms")
         samples = []
         for _ in range(args.single):
             when += timedelta(seconds=1)
@@ -202,9 +215,70 @@ async def run(args: argparse.Namespace) -> None:
             samples.append((time.perf_counter() - t) * 1000)
         _line(f"single transaction ({args.single:,} calls) p50 / p99",
               f"{percentile(samples, 50):7.2f} / {percentile(samples, 99):.2f} ms")
+        if args.processes > 1:
+            await concurrent(args, who, n, when)
         _line("stored transactions", f"{await AccountTransaction.all().count():10,}")
         if profiler:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(40)
+
+
+async def _worker_main(args: argparse.Namespace, url: str, who: list[tuple[str, str]], first: int, when: datetime,
+                       ready: Any, go: Any) -> tuple[int, float, float]:
+    """One of the `concurrent` processes: its own connection and plugin host, its own accounts."""
+    override_settings(replace(current_settings(), database_url=url))
+    await init_db(url)
+    load_builtin_jobs()
+    rng = random.Random(first)
+    batches = []
+    for b in range(args.batches):
+        rows = []
+        for i in range(args.batch):
+            when += timedelta(seconds=1)
+            rows.append(make_row(rng, first + b * args.batch + i, rng.choice(who), when))
+        batches.append(rows)
+    host = host_from_dict({"plugins": {name: {} for name in args.detectors.split(",") if name}}, entry_points=False)
+    try:
+        async with plugin_runtime(host):
+            ready.set()
+            go.wait()
+            start, cpu = time.perf_counter(), time.process_time()
+            for rows in batches:
+                await ingest(SYSTEM, rows, TxSource.BATCH)
+            return len(batches) * args.batch, time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        await close_db()
+
+
+def _worker(args: argparse.Namespace, url: str, who: list[tuple[str, str]], first: int, when: datetime, ready: Any,
+            go: Any, results: Any) -> None:
+    results.put(asyncio.run(_worker_main(args, url, who, first, when, ready, go)))
+
+
+async def concurrent(args: argparse.Namespace, who: list[tuple[str, str]], n: int, when: datetime) -> None:
+    """``--processes`` processes ingest ``--batches`` batches each at once, on disjoint accounts."""
+    ctx = multiprocessing.get_context("spawn")
+    go, results = ctx.Event(), ctx.Queue()
+    procs, readies = [], []
+    for k in range(args.processes):
+        ready = ctx.Event()
+        proc = ctx.Process(target=_worker, args=(args, current_settings().database_url, who[k::args.processes],
+                                                 n + (k + 1) * 10_000_000, when, ready, go, results))
+        proc.start()
+        procs.append(proc)
+        readies.append(ready)
+    for ready in readies:
+        await asyncio.to_thread(ready.wait)
+    start = time.perf_counter()
+    go.set()
+    got = [await asyncio.to_thread(results.get) for _ in procs]
+    elapsed = time.perf_counter() - start
+    for proc in procs:
+        proc.join()
+    total = sum(t for t, _, _ in got)
+    _line(f"{args.processes} processes at once, batches of {args.batch:,} ({total:,} transactions)",
+          f"{total / elapsed:10,.0f} tx/s")
+    _line("  client CPU per batch, each process", " / ".join(f"{c / args.batches * 1000:.1f}" for _, _, c in got)
+          + " ms")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -231,6 +305,8 @@ if __name__ == "__main__":
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--single", type=int, default=500)
+    parser.add_argument("--processes", type=int, default=2,
+                        help="then ingest with this many processes at once (1: skip)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--phases", action="store_true", help="print where a batch's time goes")
     parser.add_argument("--sort", default="cumulative", help="pstats sort key for --profile")
