@@ -39,7 +39,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from types import SimpleNamespace
 from typing import Any
@@ -96,12 +96,16 @@ TEXT_FIELDS: tuple[tuple[str, str, int, bool], ...] = (
     ("counterpartyCategory", "counterparty_category", 32, False),
     ("channel", "channel", 30, False),
 )
-FIELDS = (*(f[0] for f in TEXT_FIELDS), "occurredAt", "direction", "amount", "balanceAfter", "isDisbursement",
-          "isRepayment")
+FIELDS = frozenset((*(f[0] for f in TEXT_FIELDS), "occurredAt", "direction", "amount", "balanceAfter",
+                    "isDisbursement", "isRepayment"))
 DIRECTIONS = {"in": TxDirection.IN, "out": TxDirection.OUT}
 # What makes two rows with one serial no. "the same transaction".
 CONTENT = ("order_no", "customer_no", "account_no", "occurred_at", "direction", "amount", "counterparty_name",
            "counterparty_account", "counterparty_category", "channel", "balance_after")
+
+
+_UNSET_TIME = datetime.min.replace(tzinfo=UTC)
+"""An invalid row's time (the batch is refused): a constant, not the clock read for every row."""
 
 
 @dataclass(slots=True)
@@ -113,7 +117,7 @@ class Row:
     order_no: str = ""
     customer_no: str = ""
     account_no: str = ""
-    occurred_at: datetime = field(default_factory=clock.now)
+    occurred_at: datetime = _UNSET_TIME  # always set when the row is valid
     direction: TxDirection = TxDirection.IN
     amount: Decimal = Decimal("0.00")
     counterparty_name: str = ""
@@ -182,11 +186,12 @@ def parse_row(errs: ErrorCollector, label: str, raw: Mapping[str, Any]) -> Row:
     for key, attr, max_len, required in TEXT_FIELDS:
         value = raw.get(key)
         text = "" if value is None else str(value).strip()
-        where = f"{label}.{key}"
-        if required and not text:
-            errs.add(where, ErrorCode.REQUIRED, f"{where} is required")
-        elif len(text) > max_len:
-            errs.add(where, ErrorCode.TOO_LONG, f"{where} must be at most {max_len} characters")
+        if (required and not text) or len(text) > max_len:  # the field's name is only formatted for an error
+            where = f"{label}.{key}"
+            if required and not text:
+                errs.add(where, ErrorCode.REQUIRED, f"{where} is required")
+            else:
+                errs.add(where, ErrorCode.TOO_LONG, f"{where} must be at most {max_len} characters")
         setattr(row, attr, text)
     when = raw.get("occurredAt")
     where = f"{label}.occurredAt"
@@ -309,6 +314,7 @@ async def _resolve(actor: Actor, rows: list[Row], errs: ErrorCollector, result: 
     loan_rows = await Loan.filter(actor.scope.products("product_id"), order_no__in=orders).values(
         "id", "order_no", "product_id", "amount", "status", "disbursement_account", "customer__customer_no")
     loans = {lr["order_no"]: lr for lr in loan_rows}
+    infos: dict[str, LoanInfo] = {}
     for r in fresh:
         lr = loans.get(r.order_no)
         if r.order_no and lr is None:
@@ -325,8 +331,11 @@ async def _resolve(actor: Actor, rows: list[Row], errs: ErrorCollector, result: 
             errs.add(f"{r.label}.customerNo", ErrorCode.INVALID,
                      f"customer no. {r.customer_no} is not the borrower of loan {r.order_no}")
             continue
-        r.loan = LoanInfo(lr["id"], lr["order_no"], lr["product_id"], lr["customer__customer_no"],
-                          Decimal(lr["amount"]))
+        info = infos.get(r.order_no)
+        if info is None:  # one (immutable) LoanInfo per loan, shared by its rows
+            info = infos[r.order_no] = LoanInfo(lr["id"], lr["order_no"], lr["product_id"],
+                                                lr["customer__customer_no"], Decimal(lr["amount"]))
+        r.loan = info
     # An account belongs to one customer.
     owners: dict[str, tuple[str, str]] = {}
     accounts = sorted({r.account_no for r in fresh})
