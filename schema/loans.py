@@ -37,7 +37,7 @@ from core.loans.models import (
     RepaymentSource,
 )
 from core.oplog import service as oplog
-from core.orgs.models import AssistInstitution
+from core.orgs.models import AssistInstitution, Bank
 from core.products.models import Product, TermUnitChoice
 from permissions.scope import DataScope
 from schema.dataloaders import request_loader
@@ -124,6 +124,16 @@ class LoanFunderGql:
     share: Decimal = strawberry.field(description="Percent (70.0000).")
     amount: Decimal
     position: int = strawberry.field(description="0 is the lead funder, who takes the rounding cent.")
+
+
+@strawberry.type(name="LoanInstallmentFunderPart",
+                 description="A funder's part of one installment (joint lending: parts sum exactly to the "
+                             "installment; a sole funder holds each installment whole).")
+class InstallmentPartGql:
+    number: int = strawberry.field(description="The installment's number.")
+    bank: LoanBankGql
+    principal: Decimal
+    interest: Decimal
 
 
 @strawberry.type(name="LoanEvent", description="One state change: from, to, who and why.")
@@ -312,6 +322,20 @@ class LoanGql:
                 created_at=e.created_at))
 
         return await _loader(info, "loan_events", load).load(self.pk)
+
+    @strawberry.field(description="Each funder's part of every installment (the schedule split among the "
+                                  "funders), by installment, lead funder first.")
+    async def installment_funder_parts(self, info: Info) -> list[InstallmentPartGql]:
+        scope = _scope(info)
+
+        async def load(keys: list[int]) -> list[list[InstallmentPartGql]]:
+            parts = await queries.installment_parts(scope, keys)
+            banks = {b.id: LoanBankGql(id=gid("Bank", b.id), code=b.code, short_name=b.short_name)
+                     for b in await Bank.filter(id__in={p.bank_id for p in parts}).only("id", "code", "short_name")}
+            return _grouped(parts, keys, lambda p: InstallmentPartGql(
+                number=p.number, bank=banks[p.bank_id], principal=p.principal, interest=p.interest))
+
+        return await _loader(info, "loan_installment_parts", load).load(self.pk)
 
     @strawberry.field(description="The repayment schedule (还款计划), by period.")
     async def installments(self, info: Info) -> list[InstallmentGql]:

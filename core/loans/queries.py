@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from tortoise.expressions import Subquery
@@ -21,6 +22,7 @@ from tortoise.queryset import QuerySet
 from core.errors import ErrorCode, ErrorCollector
 from core.loans.models import (
     Customer,
+    InstallmentFunderPart,
     Loan,
     LoanEvent,
     LoanFunder,
@@ -112,6 +114,49 @@ async def get_loan_by_order_no(scope: DataScope, order_no: str) -> Loan | None:
 def funders_query(scope: DataScope, loan_ids: list[int]) -> QuerySet[LoanFunder]:
     return (LoanFunder.filter(scope.products("loan__product_id"), loan_id__in=loan_ids)
             .select_related("bank").order_by("loan_id", "position", "id"))
+
+
+@dataclass(frozen=True)
+class InstallmentPart:
+    """One funder's part of one installment of a loan's schedule."""
+
+    loan_id: int
+    number: int
+    bank_id: int
+    principal: Decimal
+    interest: Decimal
+
+
+async def installment_parts(scope: DataScope, loan_ids: list[int]) -> list[InstallmentPart]:
+    """Each funder's part of every installment of the loans, by loan, installment number, funder position.
+
+    Joint loans have stored part rows (`core.loans.schedules`); a loan with a sole funder has none —
+    its funder holds each installment whole — so its parts are its installments under that bank.
+    Three statements whatever the number of loans, all inside `scope`.
+    """
+    if not loan_ids:
+        return []
+    funders = await (LoanFunder.filter(scope.products("loan__product_id"), loan_id__in=loan_ids)
+                     .order_by("loan_id", "position", "id").values_list("loan_id", "bank_id"))
+    banks: dict[int, list[int]] = {}
+    for loan_id, bank_id in funders:
+        banks.setdefault(loan_id, []).append(bank_id)
+    joint = [lid for lid, b in banks.items() if len(b) > 1]
+    sole = {lid: b[0] for lid, b in banks.items() if len(b) == 1}
+    out: list[InstallmentPart] = []
+    if joint:
+        position = {(lid, bank): i for lid, b in banks.items() for i, bank in enumerate(b)}
+        rows = await InstallmentFunderPart.filter(loan_id__in=joint).values_list(
+            "loan_id", "installment__number", "bank_id", "principal", "interest")
+        out += [InstallmentPart(lid, number, bank, principal, interest)
+                for lid, number, bank, principal, interest in rows]
+        out.sort(key=lambda p: (p.loan_id, p.number, position.get((p.loan_id, p.bank_id), 0)))
+    if sole:
+        rows = await LoanInstallment.filter(loan_id__in=list(sole)).order_by("loan_id", "number").values_list(
+            "loan_id", "number", "principal", "interest")
+        out += [InstallmentPart(lid, number, sole[lid], principal, interest)
+                for lid, number, principal, interest in rows]
+    return out
 
 
 def events_query(scope: DataScope, loan_ids: list[int]) -> QuerySet[LoanEvent]:

@@ -21,7 +21,6 @@ from core.loans import repayment as rp
 from core.loans.collection_models import CollectionCase, CollectionRecord, CollectionStatus, ContactResult
 from core.loans.models import (
     Customer,
-    InstallmentFunderPart,
     InstallmentStatus,
     Loan,
     LoanFunder,
@@ -31,6 +30,7 @@ from core.loans.models import (
 )
 from core.loans.money import ZERO, split_by_shares
 from core.loans.schedule import RepaymentMethod, ScheduleRequest, TermUnit, build_schedule
+from core.loans.schedules import Funder, LoanSchedule, persist_schedule
 from core.products.models import Product, ProductChannel, ProductFunder
 
 AMOUNT = Decimal("24000.00")
@@ -81,16 +81,8 @@ async def _loan(order_no: str, name: str, id_number: str, phone: str, product: P
     for position, f in enumerate(funders):
         await LoanFunder.create(loan=loan, bank_id=f.bank_id, share=f.share,  # type: ignore[attr-defined]
                                 amount=parts[str(f.bank_id)], position=position)  # type: ignore[attr-defined]
-    previous = start
-    for inst in schedule.installments:
-        row = await LoanInstallment.create(loan=loan, number=inst.number, start_date=previous, due_date=inst.due_date,
-                                           principal=inst.principal, interest=inst.interest)
-        p, i = split_by_shares(inst.principal, shares, lead), split_by_shares(inst.interest, shares, lead)
-        for f in funders:
-            key = str(f.bank_id)  # type: ignore[attr-defined]
-            await InstallmentFunderPart.create(installment=row, loan=loan, bank_id=f.bank_id,  # type: ignore[attr-defined]
-                                               principal=p[key], interest=i[key])
-        previous = inst.due_date
+    await persist_schedule(LoanSchedule(loan.id, AMOUNT, start, schedule, [
+        Funder(f.bank_id, parts[str(f.bank_id)], Decimal(f.share)) for f in funders]))  # type: ignore[attr-defined]
     return loan, True
 
 

@@ -2,7 +2,8 @@
 
 Why not through admission and disbursement: those are other use cases with their own tests; here a
 loan must simply be in a known repaying state with a schedule (from `build_schedule`), its funders
-and each funder's part of every installment — exactly what a disbursement leaves behind.
+and each funder's part of every installment, written by the disbursement's own
+`persist_schedule` — exactly what a disbursement leaves behind.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 
 from core.loans.models import (
     Customer,
-    InstallmentFunderPart,
     Loan,
     LoanFunder,
     LoanInstallment,
@@ -23,6 +23,7 @@ from core.loans.models import (
 )
 from core.loans.money import split_by_shares
 from core.loans.schedule import RepaymentMethod, ScheduleRequest, TermUnit, build_schedule
+from core.loans.schedules import Funder, LoanSchedule, persist_schedule
 from core.orgs.models import AssistInstitution, Bank, EnhancementInstitution, EnhancementType, PaymentPlatform
 from core.payments.models import AccountPurpose, ProviderAccount
 from core.products.models import (
@@ -108,22 +109,9 @@ async def make_loan(world: World, *, amount: str = "12000.00", term: int = 12, r
     for position, bank in enumerate(world.banks):
         await LoanFunder.create(loan=loan, bank=bank, share=world.shares[position],
                                 amount=funder_amounts[str(bank.id)], position=position)
-    previous = start
-    rows = []
-    for inst in schedule.installments:
-        rows.append(LoanInstallment(loan=loan, number=inst.number, start_date=previous, due_date=inst.due_date,
-                                    principal=inst.principal, interest=inst.interest, fee=inst.fee))
-        previous = inst.due_date
-    await LoanInstallment.bulk_create(rows)
-    stored = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
-    parts = []
-    for inst in stored:
-        p = split_by_shares(inst.principal, shares, lead)
-        i = split_by_shares(inst.interest, shares, lead)
-        for bank in world.banks:
-            parts.append(InstallmentFunderPart(installment=inst, loan=loan, bank=bank, principal=p[str(bank.id)],
-                                               interest=i[str(bank.id)]))
-    await InstallmentFunderPart.bulk_create(parts)
+    await persist_schedule(LoanSchedule(loan.id, principal, start, schedule, [
+        Funder(bank.id, funder_amounts[str(bank.id)], world.shares[position])
+        for position, bank in enumerate(world.banks)]))
     return loan
 
 

@@ -25,11 +25,13 @@ from core.loans.models import (
     Payment,
     PaymentStatus,
 )
+from core.loans.queries import installment_parts
 from core.orgs.models import MarginAccount, MarginMovement
 from core.outbox.models import OutboxMessage, OutboxStatus
 from core.outbox.service import Delivery, deliver
 from core.products.models import LprRate, LprTerm
 from core.system.switches import SwitchKey, set_switch
+from permissions.scope import EVERYTHING
 from plugins.builtin.sandbox_pay import SandboxOutcome
 from plugins.types import PaymentResult
 from plugins.types import PaymentStatus as ProviderStatus
@@ -87,8 +89,11 @@ async def test_a_disbursement_pays_out_fixes_the_rate_and_persists_the_schedule(
     rows = await LoanInstallment.filter(loan_id=loan.id).order_by("number")
     assert len(rows) == 12 and sum(r.principal for r in rows) == Decimal("12000.00")
     assert rows[0].start_date == loan.disbursement_date and loan.maturity_date == rows[-1].due_date
-    parts = await InstallmentFunderPart.filter(loan_id=loan.id)
-    assert len(parts) == 12 and {p.bank_id for p in parts} == {world.lead.id}  # type: ignore[attr-defined]
+    # A sole funder holds each installment whole: no part rows, the parts read as the installments.
+    assert not await InstallmentFunderPart.filter(loan_id=loan.id).exists()
+    parts = await installment_parts(EVERYTHING, [loan.id])
+    assert [(p.number, p.bank_id, p.principal, p.interest) for p in parts] == [
+        (r.number, world.lead.id, r.principal, r.interest) for r in rows]
     tx = await LedgerTransaction.get(tx_type="loan.disbursed")
     body = json.loads(tx.payload)
     assert body["paymentKey"] == payment.idempotency_key and body["amount"] == "12000.00"

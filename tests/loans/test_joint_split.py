@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from core.loans.funder_split import split_column, split_schedule, weights
 from core.loans.models import InstallmentFunderPart, LoanFunder, LoanInstallment
 from core.loans.money import CENT, split_by_shares
+from core.loans.queries import installment_parts
 from core.loans.schedule import RepaymentMethod, ScheduleRequest, TermUnit, build_schedule
+from permissions.scope import EVERYTHING, DataScope
 from tests.loans.lending import ADMIN, approved_loan, make_product, make_world, sandbox, standard_templates
 
 D = Decimal
@@ -131,3 +133,10 @@ async def test_a_joint_loan_is_paid_out_once_and_its_schedule_split_to_the_cent(
     for iid, inst in installments.items():
         assert per_inst[iid] == inst.principal and per_inst_interest[iid] == inst.interest
     assert per_bank == {world.lead.id: D("7000.01"), world.partner.id: D("3000.00")}
+    # read back by installment, lead funder first; nothing outside the caller's product scope
+    read = await installment_parts(EVERYTHING, [loan.id])
+    numbers = {i.id: i.number for i in installments.values()}
+    assert [(p.number, p.bank_id, p.principal, p.interest) for p in read] == sorted(
+        ((numbers[p.installment_id], p.bank_id, p.principal, p.interest) for p in parts),  # type: ignore[attr-defined]
+        key=lambda t: (t[0], t[1] != world.lead.id))
+    assert await installment_parts(DataScope(), [loan.id]) == []  # a caller with no data grant
