@@ -117,6 +117,52 @@ async def _post(work: list[tuple[int, list[Decimal]]], total: int, concurrency: 
     return time.perf_counter() - started, done
 
 
+async def _post_batches(work: list[tuple[int, list[Decimal]]], total: int, batch: int, writers: int, prefix: str,
+                        first_round: int) -> tuple[float, int]:
+    """Post `total` repayments through `post_repayments`, `batch` per call, `writers` calls at a time.
+
+    A batch holds distinct loans (a daily repayment file has one line per loan and installment);
+    round r pays installment r of every loan.
+    """
+    from core.loans.models import RepaymentSource
+    from core.loans.repayment_batch import RepaymentIn, post_repayments
+
+    items = []
+    per_loan = max(1, total // len(work))
+    for round_ in range(first_round, first_round + per_loan):
+        for lid, amounts in work:
+            if len(items) >= total:
+                break
+            paid = datetime(2026, 2 + round_ % 11, 15, 4, tzinfo=UTC)
+            items.append(RepaymentIn(lid, amounts[round_], f"{prefix}-{lid}-{round_}", RepaymentSource.CALLBACK, paid))
+    chunks = [items[i:i + batch] for i in range(0, len(items), batch)]
+    # one writer per slice of the loans, so two concurrent batches never hold the same loan
+    lanes: list[list[list[RepaymentIn]]] = [[] for _ in range(writers)]
+    for chunk in chunks:
+        for lane, part in enumerate(_split(chunk, writers)):
+            lanes[lane].append(part)
+    done = 0
+
+    async def writer(mine: list[list[RepaymentIn]]) -> None:
+        nonlocal done
+        for part in mine:
+            outcomes = await post_repayments(part)
+            bad = [o.error for o in outcomes if o.error is not None]
+            assert not bad, bad[:3]
+            done += len(outcomes)
+
+    started, before = time.perf_counter(), os.times()
+    await asyncio.gather(*(writer(lane) for lane in lanes))
+    after = os.times()
+    _cpu[0], _cpu[1] = after.user - before.user, after.system - before.system
+    return time.perf_counter() - started, done
+
+
+def _split(chunk: list[Any], n: int) -> list[list[Any]]:
+    return [chunk[i::n] for i in range(n)]
+
+
+_runs = [0]
 _cpu = [0.0, 0.0]  # client (this process) user and system CPU seconds of the last _post
 
 
@@ -184,6 +230,14 @@ async def main(admin_url: str, loans: int, repayments: int, concurrency: int, pr
             await Tortoise.close_connections()
             _processes(url, work, repayments, concurrency, processes)
             return
+        for batch, writers in ((500, 1), (1000, 1), (500, 2)):
+            # the remaining installments: rounds 3.. of every loan, distinct serials per run
+            elapsed, done = await _post_batches(work, 2 * len(work), batch, writers, f"B{batch}x{writers}",
+                                                3 + _runs[0] * 2)
+            _runs[0] += 1
+            print(f"batches of {batch}, {writers} writer(s): {done} repayments in {elapsed:.2f}s: "
+                  f"{done / elapsed:,.0f} repayments/s (client CPU {_cpu[0] / done * 1000:.2f} ms user + "
+                  f"{_cpu[1] / done * 1000:.2f} ms system each; load {os.getloadavg()[0]:.1f})")
         rounds = max(1, repayments // len(work))
         serial, count = await _post(work[:-50], min(1000, len(work) - 50), 1, "ONE", offset=rounds)
         print(f"one caller at a time: {count / serial:,.0f} repayments/s ({serial / count * 1000:.2f} ms each)")

@@ -19,7 +19,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from core.errors import ErrorCode, UserError
+from core.errors import ErrorCode, ErrorCollector, UserError
 from core.loans import compensation, deduction
 from core.loans import repayment as service
 from core.loans.allocation import SettlementPosition
@@ -37,7 +37,7 @@ from core.orgs.models import AssistInstitution, Bank
 from core.products.models import Product
 from permissions.scope import DataScope
 from schema.dataloaders import request_loader
-from schema.errors import Payload
+from schema.errors import Payload, UserErrorType
 from schema.guard import actor_of, guarded, guarded_mutation
 from schema.loans import (
     LoanBankGql,
@@ -253,6 +253,31 @@ class RecordRepaymentInput:
     paid_at: datetime | None = None
 
 
+@strawberry.input(description="One line of a repayment file (还款明细): money received on a loan under its serial.")
+class RepaymentLineInput:
+    loan_id: strawberry.ID
+    amount: Decimal
+    serial_no: str
+    paid_at: datetime | None = None
+    channel: str = strawberry.field(default="offline", description="How the money came (provider, bank transfer…).")
+
+
+@strawberry.type(name="RepaymentLineResult", description="What became of one line: posted, a repeat of a line "
+                                                         "posted before (replayed), or refused (errors).")
+class RepaymentLineResultGql:
+    index: int = strawberry.field(description="The line's position in the input, from 0.")
+    serial_no: str
+    replayed: bool
+    repayment: RepaymentRecordGql | None
+    errors: list[UserErrorType]
+
+
+@strawberry.type
+class RecordRepaymentsPayload(Payload):
+    results: list[RepaymentLineResultGql] = strawberry.field(default_factory=list)
+    posted: int = strawberry.field(default=0, description="Lines posted now (not counting repeats).")
+
+
 @strawberry.input(description="Early settlement: collect the quote by deduction, or record a payment received.")
 class SettleLoanEarlyInput:
     loan_id: strawberry.ID
@@ -285,6 +310,34 @@ class RepaymentsMutation:
         r = await service.record_repayment(actor, decode(input.loan_id, "Loan", "loanId"), input.amount,
                                            input.serial_no, input.paid_at, request_id=info.context.request_id)
         return RepaymentPayload(repayment=RepaymentRecordGql.of(r))
+
+    @guarded_mutation("repayments.record", description="Record a batch of repayments received (a repayment file, "
+                      "at most 1,000 lines) in one transaction. Malformed lines refuse the batch; a line that "
+                      "cannot be posted (loan not found, settled, serial used for another amount) is refused "
+                      "alone and reported in its result; a repeated serial answers with the first repayment.")
+    async def record_repayments(self, info: Info, input: list[RepaymentLineInput]) -> RecordRepaymentsPayload:
+        from core.loans.repayment_batch import RepaymentIn
+
+        actor = actor_of(info)
+        errs = ErrorCollector()
+        items: list[RepaymentIn] = []
+        for i, line in enumerate(input):
+            try:
+                loan_id = decode(line.loan_id, "Loan", f"items[{i}].loanId")
+            except UserError as exc:
+                errs.errors.extend(exc.errors)
+                continue
+            items.append(RepaymentIn(loan_id, line.amount, line.serial_no, RepaymentSource.MANUAL, line.paid_at,
+                                     channel=line.channel.strip()[:50] or "offline"))
+        errs.raise_if_any()
+        outcomes = await service.record_repayments(actor, items, request_id=info.context.request_id)
+        return RecordRepaymentsPayload(
+            results=[RepaymentLineResultGql(
+                index=i, serial_no=(o.repayment.serial_no if o.repayment else str(o.item.serial_no or "")),
+                replayed=o.replayed, repayment=RepaymentRecordGql.of(o.repayment) if o.repayment else None,
+                errors=[UserErrorType.of(e) for e in o.error.errors] if o.error else [])
+                for i, o in enumerate(outcomes)],
+            posted=sum(1 for o in outcomes if o.repayment is not None and not o.replayed))
 
     @guarded_mutation("repayments.settle", description="Settle a loan early (提前结清): the current and all later "
                       "installments are settled, interest to date only.")

@@ -8,7 +8,7 @@ Pool rules:
 - The daily overdue job (`refresh_cases`) opens, moves and closes cases set-based for a business
   date. Moving to another stage ("re-entering a stage") unassigns the case: each stage is worked by
   its own team.
-- A repayment that leaves nothing due closes the case at once (`on_repayment`), so a paid case
+- A repayment that leaves nothing due closes the case at once (`record_recoveries`), so a paid case
   leaves the pool without waiting for the night.
 - Statistics: per stage and period, the cases that entered the stage, the overdue amount at entry
   and what was recovered while in that stage; rate = recovered ÷ overdue.
@@ -37,7 +37,7 @@ from core.loans.collection_models import (
     CollectionStatus,
     ContactResult,
 )
-from core.loans.models import InstallmentStatus, Loan, LoanInstallment, LoanStatus, Repayment
+from core.loans.models import InstallmentStatus, Loan, LoanInstallment, LoanStatus
 from core.loans.money import ZERO
 from core.loans.penalty import CollectionStage, collection_stage
 from core.loans.schedule import TermUnit
@@ -69,34 +69,53 @@ def _close_reason(status: str) -> CloseReason:
 # --- after a repayment ----------------------------------------------------------------------------
 
 
-async def on_repayment(loan: Loan, installments: Sequence[LoanInstallment], repayment: Repayment,
-                       day: date, *, may_have_case: bool = True) -> None:
-    """Count the money as recovered on the loan's open case; close the case when nothing is due.
+@dataclass(frozen=True)
+class Recovery:
+    """Money posted on one loan by one batch of repayments, as the collection pool needs it."""
 
-    Called inside the repayment's transaction (the loan row is locked, so no two repayments of
-    one loan race here; the nightly refresh uses versions). `may_have_case=False` (nothing was
-    due within the reminder window before this payment and the loan was not overdue) skips the
-    lookup: a case is only ever open while something is due within that window.
+    loan_id: int
+    loan_status: str  # after the repayments
+    installments: Sequence[Any]  # the loan's installments after the repayments (status, due_date)
+    amount: Decimal
+    day: date  # business date of the (last) repayment
+
+
+async def record_recoveries(recoveries: Sequence[Recovery]) -> None:
+    """Count the money as recovered on each loan's open case; close a case when nothing is due.
+
+    Called inside the repayments' transaction (their loan rows are locked, so no two repayments of
+    one loan race here; the nightly refresh uses versions). Pass only loans that may have a case:
+    a case is only ever open while something is due within the reminder window or the loan is
+    overdue, so the caller skips the others (`may_have_case` in `core.loans.repayment_batch`).
+    Two reads whatever the number of loans; one UPDATE per case found (cases are the minority).
     """
-    horizon = day + timedelta(days=REMINDER_DAYS)
-    open_ = [i for i in installments if InstallmentStatus(i.status) in OPEN_STATUSES]
-    still_due = [i for i in open_ if i.due_date <= horizon]
-    if not may_have_case:
+    if not recoveries:
         return
-    case = await CollectionCase.filter(loan_id=loan.id, status=CollectionStatus.OPEN).first()
-    if case is None:
+    by_loan = {r.loan_id: r for r in recoveries}
+    cases = await CollectionCase.filter(loan_id__in=list(by_loan), status=CollectionStatus.OPEN).values(
+        "id", "loan_id", "recovered_amount", "version")
+    if not cases:
         return
-    values: dict[str, Any] = {"recovered_amount": case.recovered_amount + repayment.amount,
-                              "version": case.version + 1, "updated_at": clock.now()}
-    if not still_due:
-        values.update(status=CollectionStatus.CLOSED, closed_on=day, close_reason=_close_reason(loan.status).value)
-    await CollectionCase.filter(id=case.id).update(**values)
-    entry = await CollectionStageEntry.filter(case_id=case.id, left_on__isnull=True).first()
-    if entry is not None:
-        changes: dict[str, Any] = {"recovered_amount": entry.recovered_amount + repayment.amount}
+    entries = {e["case_id"]: e for e in await CollectionStageEntry.filter(
+        case_id__in=[c["id"] for c in cases], left_on__isnull=True).values("id", "case_id", "recovered_amount")}
+    now = clock.now()
+    for case in cases:
+        r = by_loan[case["loan_id"]]
+        horizon = r.day + timedelta(days=REMINDER_DAYS)
+        still_due = any(InstallmentStatus(i.status) in OPEN_STATUSES and i.due_date <= horizon
+                        for i in r.installments)
+        values: dict[str, Any] = {"recovered_amount": case["recovered_amount"] + r.amount,
+                                  "version": case["version"] + 1, "updated_at": now}
         if not still_due:
-            changes["left_on"] = day
-        await CollectionStageEntry.filter(id=entry.id).update(**changes)
+            values.update(status=CollectionStatus.CLOSED, closed_on=r.day,
+                          close_reason=_close_reason(r.loan_status).value)
+        await CollectionCase.filter(id=case["id"]).update(**values)
+        entry = entries.get(case["id"])
+        if entry is not None:
+            changes: dict[str, Any] = {"recovered_amount": entry["recovered_amount"] + r.amount}
+            if not still_due:
+                changes["left_on"] = r.day
+            await CollectionStageEntry.filter(id=entry["id"]).update(**changes)
 
 
 # --- the nightly refresh --------------------------------------------------------------------------

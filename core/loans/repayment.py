@@ -2,10 +2,12 @@
 
 `post_repayment` is the one function that applies money received on a loan, whatever its source
 (a deduction we asked the provider for, a provider callback, an operator's record of an offline
-transfer, the guarantor's compensation). In one transaction it
+transfer, the guarantor's compensation); it is a batch of one of `core.loans.repayment_batch`
+(the set-based engine, also behind `recordRepayments` files), and this module holds the rules that
+engine applies. In one transaction:
 
-1. locks the loan row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite serialises writers) and checks,
-   under the lock, whether the serial number was already posted: a repeat returns the first
+1. the loan row is locked (`SELECT … FOR NO KEY UPDATE` on PostgreSQL; SQLite serialises writers)
+   and, under the lock, a serial number already posted is found: a repeat returns the first
    repayment, a repeat with another amount or loan is a CONFLICT — so concurrent repeats of one
    serial post once (the unique `repayment.serial_no` backs this up);
 2. allocates with the loan's named strategy (`core.loans.allocation`, default penalty → fee →
@@ -32,20 +34,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-
-from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from core import clock
 from core.actor import SYSTEM, Actor
 from core.config import current_settings
 from core.errors import ErrorCode, ErrorCollector, UserError, not_found
-from core.loans import collection
 from core.loans.allocation import (
     AllocationStrategy,
     OutstandingInstallment,
@@ -59,25 +56,17 @@ from core.loans.models import (
     LoanFunder,
     LoanInstallment,
     LoanStatus,
-    Payment,
-    PaymentStatus,
     Repayment,
-    RepaymentFunderPart,
     RepaymentKind,
-    RepaymentLine,
     RepaymentSource,
 )
 from core.loans.money import ZERO, split_by_shares
 from core.loans.schedule import Installment, Schedule
-from core.loans.states import REPAYING, transition
-from core.oplog import service as oplog
-from core.oplog.models import OperatorKind
+from core.loans.states import REPAYING
 from core.orgs import rules
-from core.outbox.service import enqueue
 from permissions.scope import EVERYTHING, DataScope
 
 MODULE = "repayments"
-ATTEMPTS = 5
 OPEN: tuple[InstallmentStatus, ...] = (InstallmentStatus.PENDING, InstallmentStatus.PARTIAL,
                                        InstallmentStatus.OVERDUE)
 """Installment states that still owe money (the others are closed)."""
@@ -91,10 +80,6 @@ class Mode(StrEnum):
     NORMAL = "normal"
     EARLY_SETTLEMENT = "early_settlement"
     COMPENSATION = "compensation"
-
-
-class _Stale(Exception):
-    """An installment or the loan changed between our read and our conditional UPDATE."""
 
 
 @dataclass
@@ -252,15 +237,6 @@ def _clean(amount: Decimal | str | int | None, serial_no: str | None) -> tuple[D
     return value, serial
 
 
-def _replay(existing: Repayment, loan_id: int, amount: Decimal) -> Repayment:
-    if existing.loan_id != loan_id or existing.amount != amount:  # type: ignore[attr-defined]
-        raise UserError.of("serialNo", ErrorCode.CONFLICT,
-                           f"Serial number {existing.serial_no} was already posted for {existing.amount} on "
-                           "another loan or with another amount; check the serial number")
-    existing.replayed = True  # type: ignore[attr-defined]
-    return existing
-
-
 # --- the use case ---------------------------------------------------------------------------------
 
 
@@ -270,179 +246,22 @@ async def post_repayment(loan_id: int, amount: Decimal | str | int | None, seria
                          mode: Mode = Mode.NORMAL, through: date | None = None, request_id: str = "") -> Repayment:
     """Apply `amount` received under `serial_no` to the loan; see the module notes.
 
+    A batch of one through `core.loans.repayment_batch.post_repayments` (the one engine).
     Returns the repayment (a repeat of the serial returns the first one with `replayed = True`).
     `payment_id`: the deduction `Payment` this money settles (marked succeeded in the same
     transaction). `through`: for compensation, the last due date it covers (default: paid date).
     Raises `UserError`: NOT_FOUND (loan outside `scope`), INVALID_STATE (loan not repaying,
     nothing owed), CONFLICT (serial reused), OUT_OF_RANGE (early settlement short), STALE.
     """
-    value, serial = _clean(amount, serial_no)
-    moment = paid_at or clock.now()
-    for _ in range(ATTEMPTS):
-        try:
-            async with in_transaction():
-                return await _post_locked(loan_id, value, serial, RepaymentSource(source), moment, actor, scope,
-                                          payment_id, channel, Mode(mode), through, request_id)
-        except _Stale:
-            continue
-        except IntegrityError:
-            # The serial was posted before (or concurrently, and that transaction won the unique key).
-            existing = await Repayment.get_or_none(serial_no=serial)
-            if existing is None:
-                raise
-            return _replay(existing, loan_id, value)
-        except UserError as exc:
-            # A repeat of a serial that closed the loan (settled, nothing outstanding) is still a repeat.
-            if exc.code is ErrorCode.NOT_FOUND:
-                raise
-            existing = await Repayment.get_or_none(serial_no=serial)
-            if existing is None:
-                raise
-            return _replay(existing, loan_id, value)
-    raise UserError.of("loanId", ErrorCode.STALE, "The loan is changing under heavy load; try again")
+    from core.loans.repayment_batch import RepaymentIn, post_repayments
 
-
-async def _post_locked(loan_id: int, amount: Decimal, serial: str, source: RepaymentSource, paid_at: datetime,
-                       actor: Actor, scope: DataScope, payment_id: int | None, channel: str, mode: Mode,
-                       through: date | None, request_id: str) -> Repayment:
-    # The loan row is locked (FOR NO KEY UPDATE: inserts referencing it are not blocked).
-    loan = await (Loan.filter(scope.products("product_id"), id=loan_id)
-                  .select_for_update(of=("loan",), no_key=True).first())
-    if loan is None:
-        raise not_found("Loan", "loanId")
-    # A repeated serial is not looked up here: the unique `repayment.serial_no` refuses its INSERT
-    # below, the transaction rolls back and `post_repayment` answers with the first repayment. That
-    # keeps the common path one statement shorter; repeats (rare) redo the allocation for nothing.
-    if LoanStatus(loan.status) not in REPAYING:
-        raise UserError.of("loanId", ErrorCode.INVALID_STATE,
-                           f"Loan {loan.order_no} is {loan.status}; only disbursed, overdue or compensated loans "
-                           "take repayments")
-    installments = list(await LoanInstallment.filter(loan_id=loan.id).order_by("number"))
-    open_ = [i for i in installments if is_open(i)]
-    if not open_:
-        raise UserError.of("loanId", ErrorCode.INVALID_STATE, f"Loan {loan.order_no} has nothing outstanding")
-    day = business_date_of(paid_at)
-    horizon = day + timedelta(days=collection.REMINDER_DAYS)
-    may_have_case = LoanStatus(loan.status) is not LoanStatus.DISBURSED or any(i.due_date <= horizon for i in open_)
-    if mode is Mode.EARLY_SETTLEMENT:
-        plan = _settlement_plan(loan, installments, amount, day)
-    elif mode is Mode.COMPENSATION:
-        plan = _compensation_plan(open_, amount, through or day)
-    else:
-        plan = _normal_plan(loan, open_, amount, day)
-
-    totals = {c: sum((getattr(line, c) for line in plan.lines), ZERO) for c in COMPONENTS}
-    now = clock.now()
-    # Installments first: a version conflict with the overdue job restarts before anything is written.
-    for line in plan.lines:
-        inst = line.inst
-        values: dict[str, Any] = {
-            "paid_principal": inst.paid_principal + line.principal, "paid_interest": inst.paid_interest + line.interest,
-            "paid_fee": inst.paid_fee + line.fee, "paid_penalty": inst.paid_penalty + line.penalty,
-            "version": inst.version + 1}
-        if line.waived_interest:
-            values["waived_interest"] = inst.waived_interest + line.waived_interest
-        if line.status is not None:
-            values["status"] = line.status
-            if line.status not in OPEN:
-                values["settled_at"] = paid_at
-        updated = await LoanInstallment.filter(id=inst.id, version=inst.version).update(**values)
-        if updated != 1:
-            raise _Stale
-        for k, v in values.items():
-            setattr(inst, k, v)
-
-    from core.products.models import Product
-
-    # Only the flags used here (a full product row costs more CPU to build than the query itself).
-    product = await Product.filter(id=loan.product_id).only(  # type: ignore[attr-defined]
-        "id", "check_margin", "margin_account_id", "deduction_event_enabled", "deduction_send_sms").get()
-    repayment = await Repayment.create(
-        loan_id=loan.id, product_id=loan.product_id, channel_id=loan.channel_id,  # type: ignore[attr-defined]
-        payment_id=payment_id, serial_no=serial, source=source, kind=plan.kind,
-        deduction_channel=(channel or loan.payment_provider or source.value)[:50], paid_at=paid_at,
-        business_date=day, amount=amount, leftover=plan.leftover, **totals)
-    await RepaymentLine.bulk_create([
-        RepaymentLine(repayment_id=repayment.id, installment_id=line.inst.id, principal=line.principal,
-                      interest=line.interest, fee=line.fee, penalty=line.penalty) for line in plan.lines])
-    funders = list(await LoanFunder.filter(loan_id=loan.id))
-    parts = funder_parts(funders, totals)
-    if parts:
-        await RepaymentFunderPart.bulk_create([
-            RepaymentFunderPart(repayment_id=repayment.id, bank_id=bank, **values) for bank, values in parts.items()])
-
-    if payment_id is not None:
-        await Payment.filter(id=payment_id).exclude(status=PaymentStatus.SUCCEEDED).update(
-            status=PaymentStatus.SUCCEEDED, serial_no=serial, settled_at=paid_at, version=F("version") + 1)
-
-    await _update_loan(loan, installments, totals["principal"], mode, actor, serial, now)
-
-    if product.check_margin and product.margin_account_id and totals["principal"] > 0:  # type: ignore[attr-defined]
-        from core.orgs import margins
-
-        movement = await margins.release(product.margin_account_id,  # type: ignore[attr-defined]
-                                         totals["principal"], loan.margin_reference or loan.order_no, actor,
-                                         repayment_ref=serial,
-                                         request_id=request_id)
-        if movement is not None and movement.amount:
-            repayment.margin_released = movement.amount
-            await Repayment.filter(id=repayment.id).update(margin_released=movement.amount)
-
-    await collection.on_repayment(loan, installments, repayment, day, may_have_case=may_have_case)
-
-    await oplog.record(actor, kind=actor.kind() if actor.user_id else OperatorKind.SYSTEM, module=MODULE,
-                       action=f"post_{source.value}",
-                       summary=f"repayment {serial} of {amount} on loan {loan.order_no} ({plan.kind.value})",
-                       detail={"loan": loan.order_no, "serialNo": serial, "amount": amount, "kind": plan.kind.value,
-                               "source": source.value, **totals, "leftover": plan.leftover,
-                               "installments": [line.inst.number for line in plan.lines]},
-                       request_id=request_id, scope_product_id=loan.product_id)  # type: ignore[attr-defined]
-    payment_key = f"repayment:{serial}"
-    if payment_id is not None:
-        payment_key = (await Payment.filter(id=payment_id).values_list("idempotency_key", flat=True))[0]
-    await enqueue(PAYMENT_SETTLED_JOB, {
-        "event_id": f"repayment:{repayment.id}", "provider": repayment.deduction_channel,
-        "idempotency_key": payment_key, "kind": "deduct", "amount": str(amount), "status": "succeeded",
-        "settled_at": paid_at.isoformat(), "serial": serial, "reference": loan.order_no},
-        dedupe_key=f"repayment:{repayment.id}")
-    if product.deduction_event_enabled and product.deduction_send_sms and source is not RepaymentSource.COMPENSATION:
-        await enqueue(REPAYMENT_SMS_JOB, {"repaymentId": repayment.id}, dedupe_key=f"repayment-sms:{repayment.id}")
-    repayment.replayed = False  # type: ignore[attr-defined]
-    return repayment
-
-
-async def _update_loan(loan: Loan, installments: list[LoanInstallment], principal: Decimal, mode: Mode,
-                       actor: Actor, serial: str, now: datetime) -> None:
-    changes: dict[str, Any] = {"principal_outstanding": max(loan.principal_outstanding - principal, ZERO)}
-    status = LoanStatus(loan.status)
-    still_open = [i for i in installments if is_open(i)]
-    target: LoanStatus | None = None
-    if mode is Mode.COMPENSATION:
-        if status is not LoanStatus.COMPENSATED:
-            target = LoanStatus.COMPENSATED
-    elif not still_open:
-        target = LoanStatus.SETTLED
-        changes["settled_at"] = now
-    elif status is LoanStatus.OVERDUE and not any(
-            InstallmentStatus(i.status) is InstallmentStatus.OVERDUE for i in still_open):
-        target = LoanStatus.DISBURSED
-    label = actor.account if actor.user_id else "system:repayment"
-    if target is not None:
-        try:
-            await transition(loan, target, actor=actor if actor.user_id else None, actor_label=label,
-                             reason=f"repayment {serial}", changes=changes)
-        except UserError as exc:
-            if exc.code is ErrorCode.STALE:
-                raise _Stale from exc
-            raise
-        return
-    updated = await Loan.filter(id=loan.id, version=loan.version).update(
-        **changes, version=loan.version + 1, updated_at=now)
-    if updated != 1:
-        raise _Stale
-    loan.version += 1
-    for k, v in changes.items():
-        setattr(loan, k, v)
+    [posted] = await post_repayments([RepaymentIn(loan_id, amount, serial_no, RepaymentSource(source), paid_at,
+                                                  payment_id, channel, Mode(mode), through)],
+                                     actor=actor, scope=scope, request_id=request_id, prefix="")
+    if posted.error is not None:
+        raise posted.error
+    assert posted.repayment is not None
+    return posted.repayment
 
 
 # --- reads ----------------------------------------------------------------------------------------
@@ -475,6 +294,30 @@ async def record_repayment(actor: Actor, loan_id: int, amount: Decimal | str | N
         raise UserError.of("paidAt", ErrorCode.OUT_OF_RANGE, "paidAt cannot be in the future")
     return await post_repayment(loan_id, amount, serial_no, RepaymentSource.MANUAL, paid_at, actor=actor,
                                 scope=actor.scope, channel="offline", request_id=request_id)
+
+
+async def record_repayments(actor: Actor, items: Sequence[Any], *, request_id: str = "") -> list[Any]:
+    """A batch of money received (a lending-assist platform's or a bank's repayment file, 还款明细).
+
+    `items` are `core.loans.repayment_batch.RepaymentIn` (source and channel as given; mode
+    normal). Malformed input — a payment time in the future, more than `MAX_BATCH` rows — refuses
+    the whole batch with every problem named (`items[3].paidAt`); business outcomes (a loan not
+    found in the caller's scope, settled, a serial already used) come back per row with the rows
+    that were posted. Returns one `Posted` per item, in order.
+    """
+    from core.loans.repayment_batch import MAX_BATCH, post_repayments
+
+    errs = ErrorCollector()
+    if not items:
+        errs.add("items", ErrorCode.REQUIRED, "Give at least one repayment")
+    if len(items) > MAX_BATCH:
+        errs.add("items", ErrorCode.OUT_OF_RANGE, f"At most {MAX_BATCH} repayments per call, not {len(items)}")
+    now = clock.now()
+    for i, item in enumerate(items):
+        if item.paid_at is not None and item.paid_at > now:
+            errs.add(f"items[{i}].paidAt", ErrorCode.OUT_OF_RANGE, "paidAt cannot be in the future")
+    errs.raise_if_any()
+    return await post_repayments(items, actor=actor, scope=actor.scope, request_id=request_id)
 
 
 def repayments_query(scope: DataScope, *, loan_id: int | None = None, product_id: int | None = None,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from tortoise import connections
 from tortoise.queryset import QuerySet
 
 from core.actor import Actor
@@ -60,6 +63,47 @@ async def record(
         scope_bank_id=scope_bank_id,
         scope_product_id=scope_product_id,
     )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of `record_many`: what `record` takes besides the actor, kind, module and request."""
+
+    action: str
+    summary: str
+    detail: dict[str, Any]
+    scope_bank_id: int | None = None
+    scope_product_id: int | None = None
+
+
+async def record_many(actor: Actor | None, *, kind: OperatorKind, module: str, entries: Sequence[Entry],
+                      request_id: str = "") -> None:
+    """Append many entries of one actor and module in one INSERT (a batch use case logs each item).
+
+    The rows are exactly what `record` writes one by one; on PostgreSQL they go in as arrays
+    (`INSERT … SELECT FROM unnest`), elsewhere through the ORM.
+    """
+    if not entries:
+        return
+    user_id = actor.user_id if actor and actor.user_id else None
+    name = (actor.name if actor else "")[:40]
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        now = datetime.now(UTC)  # as auto_now_add: the real time of writing, not the business clock
+        await conn.execute_query(
+            "INSERT INTO operation_log (operator_id, operator_name, operator_kind, module, action, summary, detail, "
+            "outcome, request_id, created_at, scope_bank_id, scope_product_id) "
+            "SELECT $1, $2, $3, $4, u.action, u.summary, u.detail, 'ok', $5, $6, u.bank, u.product "
+            "FROM unnest($7::text[], $8::text[], $9::jsonb[], $10::int[], $11::int[]) "
+            "AS u(action, summary, detail, bank, product)",
+            [user_id, name, kind.value, module[:40], request_id, now, [e.action[:60] for e in entries],
+             [e.summary[:200] for e in entries], [json.dumps(redact(e.detail)) for e in entries],
+             [e.scope_bank_id for e in entries], [e.scope_product_id for e in entries]])
+        return
+    await OperationLog.bulk_create([OperationLog(
+        operator_id=user_id, operator_name=name, operator_kind=kind, module=module[:40], action=e.action[:60],
+        summary=e.summary[:200], detail=redact(e.detail), outcome="ok", request_id=request_id,
+        scope_bank_id=e.scope_bank_id, scope_product_id=e.scope_product_id) for e in entries])
 
 
 @dataclass(frozen=True)

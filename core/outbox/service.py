@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -67,6 +67,37 @@ async def enqueue(job: str, payload: dict[str, Any] | None, dedupe_key: str) -> 
     if existing is not None:
         return existing
     return await OutboxMessage.create(job=job, payload=body, dedupe_key=dedupe_key, available_at=clock.now())
+
+
+async def enqueue_many(job: str, messages: Sequence[tuple[dict[str, Any], str]]) -> None:
+    """Record many runs of ``job`` — (payload, dedupe_key) each — in one INSERT, in the caller's transaction.
+
+    Same rows and rules as `enqueue` (a (job, key) already recorded is left as it is: the INSERT
+    skips it), for use cases that raise hundreds of events at once (a batch of repayments).
+    """
+    from workers.registry import get
+
+    if get(job) is None:
+        raise UnknownJob(f"unknown job {job!r}: register it with @workers.registry.job")
+    if not messages:
+        return
+    rows = []
+    for payload, key in messages:
+        if not key or len(key) > 200:
+            raise ValueError("dedupe_key is required (at most 200 characters)")
+        rows.append((json.dumps(payload or {}), key))
+    now = clock.now()
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_query(
+            "INSERT INTO outbox_message (job, payload, dedupe_key, status, attempts, dispatches, available_at, "
+            "last_error, created_at) SELECT $1, u.payload, u.key, $2, 0, 0, $3, '', $6 "
+            "FROM unnest($4::jsonb[], $5::text[]) AS u(payload, key) ON CONFLICT (job, dedupe_key) DO NOTHING",
+            [job, OutboxStatus.PENDING.value, now, [r[0] for r in rows], [r[1] for r in rows],
+             datetime.now(UTC)])  # created_at as auto_now_add writes it
+        return
+    await OutboxMessage.bulk_create([OutboxMessage(job=job, payload=json.loads(body), dedupe_key=key, available_at=now)
+                                     for body, key in rows], ignore_conflicts=True)
 
 
 @dataclass(frozen=True)
