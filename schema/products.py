@@ -24,6 +24,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from core import clock
 from core.errors import forbidden
+from core.loans.penalty import PenaltyBase
 from core.products import funding, lpr, service
 from core.products.models import (
     BusinessMode,
@@ -53,6 +54,9 @@ CompensationBasisEnum = strawberry.enum(CompensationBasis, name="CompensationBas
                                         description="前端还款日 / 银行还款日.")
 PaymentTypeEnum = strawberry.enum(PaymentType, name="PaymentType", description="对公 / 对私.")
 LprTermEnum = strawberry.enum(LprTerm, name="LprTerm")
+PenaltyBaseEnum = strawberry.enum(PenaltyBase, name="PenaltyBase",
+                                  description="What penalty interest is charged on: overdue principal, or principal "
+                                              "and interest.")
 
 
 @strawberry.enum(name="FundingPlanStatus")
@@ -159,6 +163,11 @@ class ProductGql:
     compensation_basis: CompensationBasisEnum | None  # type: ignore[valid-type]
     compensation_days: int | None
     compensation_time: str | None
+    penalty_daily_rate: str | None = strawberry.field(
+        description="Daily penalty rate on overdue amounts (0.0005 = 万分之五); null: the platform default "
+                    "(system parameter loan.penalty_daily_rate).")
+    penalty_base: PenaltyBaseEnum | None = strawberry.field(  # type: ignore[valid-type]
+        description="Null: the platform default (system parameter loan.penalty_base).")
     risk_event_enabled: bool
     risk_scene_key: str
     disbursement_event_enabled: bool
@@ -183,8 +192,11 @@ class ProductGql:
         d: dict[str, Any] = p.__dict__
         plain = {k: getattr(p, k) for k in PLAIN_FIELDS}
         refs = {f"{k}_id": _opt(t, d[f"{k}_id"]) for k, t in REFS.items()}
+        rate = p.penalty_daily_rate
         return cls(**plain, **refs, id=gid("Product", p.id), amount_min=str(p.amount_min),
-                   amount_max=str(p.amount_max), lpr_term=LprTerm(p.lpr_term), pk=p.id)
+                   amount_max=str(p.amount_max), lpr_term=LprTerm(p.lpr_term), pk=p.id,
+                   penalty_daily_rate=None if rate is None else str(rate),
+                   penalty_base=PenaltyBase(p.penalty_base) if p.penalty_base else None)
 
     @strawberry.field(description="Funders in the order listed (the first takes the rounding cent).")
     async def funders(self, info: Info) -> list[FunderType]:
@@ -297,6 +309,10 @@ class ProductInput:
     compensation_basis: CompensationBasisEnum | None = UNSET  # type: ignore[valid-type]
     compensation_days: int | None = UNSET
     compensation_time: str | None = strawberry.field(default=UNSET, description="HH:MM, 00:00–23:59")
+    penalty_daily_rate: str | None = strawberry.field(default=UNSET, description="Daily rate, e.g. 0.0005; null "
+                                                                                 "on update: the platform default")
+    penalty_base: PenaltyBaseEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="Null on update: the platform default")
     risk_event_enabled: bool | None = UNSET
     risk_scene_key: str | None = UNSET
     disbursement_event_enabled: bool | None = UNSET
@@ -313,7 +329,7 @@ class ProductInput:
 
 
 ID_FIELDS = {f"{k}_id": t for k, t in REFS.items()}
-CLEARABLE = {*ID_FIELDS, "deduction_send_sms"}
+CLEARABLE = {*ID_FIELDS, "deduction_send_sms", "penalty_daily_rate", "penalty_base"}
 
 
 def _product_data(inp: ProductInput, *, update: bool) -> dict[str, Any]:

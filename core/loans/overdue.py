@@ -18,10 +18,11 @@ concurrent repayment waits and then retries on fresh versions), computed in Pyth
 written back with one bulk UPDATE per batch (tortoise `bulk_update`: CASE … WHEN per column), each
 batch in its own short transaction.
 
-The daily penalty rate is the system parameter `loan.penalty_daily_rate` (default 0.0005, 万分之五)
-and the base `loan.penalty_base` (PRINCIPAL or PRINCIPAL_AND_INTEREST, default PRINCIPAL). Product
-has no penalty-rate column (it is a reviewed entity owned elsewhere); a per-product rate would be a
-small override table keyed by product — not built yet.
+The daily penalty rate and its base are the product's (`Product.penalty_daily_rate`,
+`penalty_base`, reviewed with the rest of the product); a product that leaves them empty uses the
+system parameters `loan.penalty_daily_rate` (default 0.0005, 万分之五) and `loan.penalty_base`
+(PRINCIPAL or PRINCIPAL_AND_INTEREST, default PRINCIPAL). Terms are read once per run; a change of
+rate starts a new penalty span on the next run, so earlier days keep the rate they accrued at.
 """
 
 from __future__ import annotations
@@ -70,12 +71,37 @@ class OverdueReport:
 
 
 async def penalty_settings() -> tuple[Decimal, PenaltyBase]:
+    """The platform default terms (system parameters), for products that set none."""
     rate = await parameter_decimal("loan.penalty_daily_rate", DEFAULT_RATE)
     if rate < 0 or rate >= 1:
         rate = DEFAULT_RATE
     raw = (await parameter("loan.penalty_base", "") or "").strip().upper()
     basis = PenaltyBase(raw) if raw in PenaltyBase.__members__ else PenaltyBase.PRINCIPAL
     return rate, basis
+
+
+@dataclass(frozen=True)
+class PenaltyTerms:
+    """Penalty terms by product for one run: each product's own, else the platform default."""
+
+    default: tuple[Decimal, PenaltyBase]
+    by_product: dict[int, tuple[Decimal, PenaltyBase]]
+
+    def of(self, product_id: int) -> tuple[Decimal, PenaltyBase]:
+        return self.by_product.get(product_id, self.default)
+
+
+async def penalty_terms() -> PenaltyTerms:
+    from core.products.models import Product
+
+    default = await penalty_settings()
+    by_product: dict[int, tuple[Decimal, PenaltyBase]] = {}
+    rows = await Product.filter(Q(penalty_daily_rate__isnull=False) | Q(penalty_base__isnull=False)).values_list(
+        "id", "penalty_daily_rate", "penalty_base")
+    for pid, rate, base in rows:
+        by_product[pid] = (default[0] if rate is None else Decimal(rate),
+                           PenaltyBase(base) if base in PenaltyBase.__members__ else default[1])
+    return PenaltyTerms(default, by_product)
 
 
 def accrue(inst: LoanInstallment, day: date, rate: Decimal, basis: PenaltyBase) -> Decimal:
@@ -120,8 +146,7 @@ def _row(inst: LoanInstallment, postgres: bool) -> list[Any]:
     return [v.isoformat() if isinstance(v, date) else str(v) if isinstance(v, Decimal) else v for v in values]
 
 
-async def _batch(day: date, after: int, rate: Decimal, basis: PenaltyBase) -> tuple[int, int, int, Decimal,
-                                                                                   set[int]]:
+async def _batch(day: date, after: int, terms: PenaltyTerms) -> tuple[int, int, int, Decimal, set[int]]:
     """One locked batch: returns (last id, rows, newly overdue, penalty added, loan ids newly overdue).
 
     The write-back is one prepared UPDATE per row sent as a batch (`executemany`, pipelined by the
@@ -137,7 +162,12 @@ async def _batch(day: date, after: int, rate: Decimal, basis: PenaltyBase) -> tu
         if not rows:
             return after, 0, 0, ZERO, set()
         newly, added, loans = 0, ZERO, set()
+        product_of: dict[int, int] = {}
+        if terms.by_product:  # which product each loan is of (one read), only when products differ
+            product_of = dict(await Loan.filter(id__in=list({i.loan_id for i in rows}))  # type: ignore[attr-defined]
+                              .values_list("id", "product_id"))
         for inst in rows:
+            rate, basis = terms.of(product_of.get(inst.loan_id, 0)) if product_of else terms.default  # type: ignore[attr-defined]
             if InstallmentStatus(inst.status) is not InstallmentStatus.OVERDUE:
                 newly += 1
                 loans.add(inst.loan_id)  # type: ignore[attr-defined]
@@ -172,10 +202,10 @@ async def run_overdue(day: date | None = None) -> OverdueReport:
     started = time.perf_counter()
     today = day or clock.business_today()
     report = OverdueReport(today)
-    rate, basis = await penalty_settings()
+    terms = await penalty_terms()
     last = 0
     while True:
-        last, count, newly, added, _ = await _batch(today, last, rate, basis)
+        last, count, newly, added, _ = await _batch(today, last, terms)
         if not count:
             break
         report.installments += count

@@ -33,7 +33,8 @@ COLUMNS: dict[str, str] = {
     "enhancementInstitutionId": "enhancement_institution_id", "paymentType": "payment_type",
     "paymentPlatformId": "payment_platform_id", "compensationEnabled": "compensation_enabled",
     "compensationBasis": "compensation_basis", "compensationDays": "compensation_days",
-    "compensationTime": "compensation_time", "riskEventEnabled": "risk_event_enabled",
+    "compensationTime": "compensation_time", "penaltyDailyRate": "penalty_daily_rate",
+    "penaltyBase": "penalty_base", "riskEventEnabled": "risk_event_enabled",
     "riskSceneKey": "risk_scene_key", "disbursementEventEnabled": "disbursement_event_enabled",
     "disbursementCallbackUrl": "disbursement_callback_url", "deductionEventEnabled": "deduction_event_enabled",
     "deductionEventKey": "deduction_event_key", "deductionSendSms": "deduction_send_sms",
@@ -43,6 +44,7 @@ COLUMNS: dict[str, str] = {
 }
 MONEY = Decimal("0.01")
 SHARE = Decimal("0.0001")
+PENALTY_RATE = Decimal("0.000001")
 
 
 def _plain(value: Any) -> Any:
@@ -54,6 +56,8 @@ async def snapshot(product: Product) -> dict[str, Any]:
     out = {key: _plain(getattr(product, column)) for key, column in COLUMNS.items()}
     out["amountMin"] = str(Decimal(product.amount_min).quantize(MONEY))
     out["amountMax"] = str(Decimal(product.amount_max).quantize(MONEY))
+    rate = product.penalty_daily_rate
+    out["penaltyDailyRate"] = None if rate is None else str(Decimal(rate).quantize(PENALTY_RATE))
     funders = await ProductFunder.filter(product_id=product.id).order_by("position", "id")
     out["funders"] = [{"bankId": f.bank_id, "bankProductId": f.bank_product_id,  # type: ignore[attr-defined]
                        "share": str(Decimal(f.share).quantize(SHARE))} for f in funders]
@@ -129,6 +133,8 @@ class ProductEntity:
         errs.raise_if_any()
         columns = {COLUMNS[k]: payload[k] for k in COLUMNS}
         columns["amount_min"], columns["amount_max"] = Decimal(payload["amountMin"]), Decimal(payload["amountMax"])
+        rate = payload.get("penaltyDailyRate")
+        columns["penalty_daily_rate"] = None if rate is None else Decimal(rate)
         if action is ChangeAction.CREATE:
             try:
                 product = await Product.create(**columns, **stamp)

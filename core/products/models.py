@@ -66,6 +66,10 @@ class Product(Model):
     compensation_enabled = fields.BooleanField(default=False)
     compensation_basis = fields.CharEnumField(CompensationBasis, max_length=20, null=True)
     compensation_days = fields.IntField(null=True)
+    # Penalty interest on overdue installments (F-LOAN-5); null: the platform's system parameters
+    # `loan.penalty_daily_rate` / `loan.penalty_base`.
+    penalty_daily_rate = fields.DecimalField(max_digits=10, decimal_places=6, null=True)
+    penalty_base = fields.CharField(max_length=30, null=True)  # core.loans.penalty.PenaltyBase
     compensation_time = fields.CharField(max_length=5, null=True)  # "HH:MM", 00:00–23:59
     # Events (F-PROD-4).
     risk_event_enabled = fields.BooleanField(default=False)

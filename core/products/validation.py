@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.errors import ErrorCode, ErrorCollector
+from core.loans.penalty import PenaltyBase
 from core.loans.schedule import RepaymentMethod
 from core.orgs.models import (
     AssistInstitution,
@@ -48,6 +49,7 @@ MAX_AMOUNT = Decimal("9999999999999999.99")  # DecimalField(max_digits=18, decim
 MAX_TERM = {TermUnitChoice.DAY: 3650, TermUnitChoice.MONTH: 360}
 MAX_COMPENSATION_DAYS = 365
 MAX_SPREAD_BP = 5000
+MAX_PENALTY_DAILY_RATE = Decimal("0.01")  # 1 % a day: far above any lawful contract term
 NO_CALLBACK = "1"  # seed 001: a callback address of "1" means "do not call back"
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 CODE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -58,7 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "spreadBp": 0, "lprTerm": LprTerm.ONE_YEAR.value, "assistInstitutionId": None,
     "enhancementInstitutionId": None, "paymentPlatformId": None, "compensationEnabled": False,
     "compensationBasis": None, "compensationDays": None, "compensationTime": None,
-    "riskEventEnabled": False, "riskSceneKey": "", "disbursementEventEnabled": False,
+    "penaltyDailyRate": None, "penaltyBase": None, "riskEventEnabled": False, "riskSceneKey": "",
+    "disbursementEventEnabled": False,
     "disbursementCallbackUrl": "", "deductionEventEnabled": False, "deductionEventKey": "",
     "deductionSendSms": None, "deductionCallbackEnabled": False, "deductionCallbackUrl": "",
     "checkMargin": False, "marginAccountId": None, "description": "", "enabled": True,
@@ -267,6 +270,17 @@ def _compensation_and_events(errs: ErrorCollector, data: dict[str, Any], out: di
         out["deductionCallbackUrl"] = _callback(errs, "deductionCallbackUrl", data.get("deductionCallbackUrl"))
 
 
+def _penalty(errs: ErrorCollector, data: dict[str, Any], out: dict[str, Any]) -> None:
+    """The product's penalty-interest terms; both optional (null: the platform's system parameters)."""
+    rate = parse_decimal(errs, "penaltyDailyRate", data.get("penaltyDailyRate"), 6, required=False)
+    if rate is not None and not (0 <= rate <= MAX_PENALTY_DAILY_RATE):
+        errs.add("penaltyDailyRate", ErrorCode.OUT_OF_RANGE,
+                 f"penaltyDailyRate is a daily rate between 0 and {MAX_PENALTY_DAILY_RATE} (0.0005 is 万分之五)")
+        rate = None
+    out["penaltyDailyRate"] = None if rate is None else str(rate)
+    out["penaltyBase"] = _choice(errs, "penaltyBase", data.get("penaltyBase"), PenaltyBase, required=False)
+
+
 def check_shape(data: dict[str, Any]) -> tuple[dict[str, Any], ErrorCollector]:
     """Every rule that needs no database; returns the normalised payload and the problems found."""
     errs = ErrorCollector()
@@ -288,6 +302,7 @@ def check_shape(data: dict[str, Any]) -> tuple[dict[str, Any], ErrorCollector]:
                                           required=False)
     out["paymentPlatformId"] = _id(errs, "paymentPlatformId", data.get("paymentPlatformId"), required=False)
     _compensation_and_events(errs, data, out)
+    _penalty(errs, data, out)
     out["checkMargin"] = _flag(data, "checkMargin")
     out["marginAccountId"] = _id(errs, "marginAccountId", data.get("marginAccountId"), required=out["checkMargin"],
                                  message="Checking margin needs a margin account") if out["checkMargin"] else None

@@ -161,6 +161,19 @@ async def test_compensation_point_zero_days_and_products_without_it(db):
     assert await LoanInstallment.filter(loan_id=other.id, status=InstallmentStatus.COMPENSATED).count() == 0
 
 
+async def test_a_product_s_own_penalty_terms_override_the_platform_default(db):
+    own = await make_world("OWNP", penalty_daily_rate=D("0.0007"), penalty_base="PRINCIPAL_AND_INTEREST")
+    plain = await make_world("DEFP")
+    loan = await make_loan(own, amount="1200.00", term=3)
+    other = await make_loan(plain, amount="1200.00", term=3)
+    first, other_first = (await installments(loan))[0], (await installments(other))[0]
+    assert first.due_date == other_first.due_date
+    await overdue.run_overdue(first.due_date + timedelta(days=10))
+    first, other_first = (await installments(loan))[0], (await installments(other))[0]
+    assert first.penalty == accrue_penalty(first.principal + first.interest, D("0.0007"), 10)
+    assert other_first.penalty == accrue_penalty(other_first.principal, D("0.0005"), 10)  # system parameters
+
+
 async def test_the_penalty_rate_and_base_are_system_parameters(db):
     from core.system import parameters as p
     from core.system.models import SystemParameter

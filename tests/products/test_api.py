@@ -26,7 +26,7 @@ UPDATE = """mutation($id:ID!,$i:ProductInput!,$c:ID!){updateProduct(id:$id,input
 DELETE = "mutation($id:ID!,$c:ID!){deleteProduct(id:$id,checkerId:$c){change{id} errors{field code}}}"
 APPROVE = "mutation($id:ID!){approveChange(id:$id,comment:\"ok\"){change{status entityId} errors{field code}}}"
 PRODUCT = """query($id:ID!){product(id:$id){code name businessMode type repaymentMethod amountMin amountMax termUnit
-  spreadBp lprTerm enhancementInstitutionId version lastAction
+  spreadBp lprTerm enhancementInstitutionId version lastAction penaltyDailyRate penaltyBase
   funders{bankId bankCode bankShortName share} channels{institutionId name number}
   fundingPlans{bankId status maxOrders maxAmount effectiveFrom channelLimits{channelId maxOrders maxAmount}}}}"""
 PRODUCTS = "query($f:ProductFilter){products(filter:$f){totalCount edges{node{code funders{bankCode}}}}}"
@@ -76,14 +76,24 @@ async def test_a_product_goes_through_review_and_reads_back_whole(api: Api, orgs
     assert [(f["bankCode"], f["share"]) for f in product["funders"]] == [("BKA", "70.0000"), ("BKC", "30.0000")]
     assert [c["number"] for c in product["channels"]] == ["X001", "Y001"]
     assert product["fundingPlans"] == []
+    assert (product["penaltyDailyRate"], product["penaltyBase"]) == (None, None)  # the platform default
     # an edit: omitted fields keep their value, null clears the enhancement institution
-    upd = (await api(UPDATE, {"id": pid, "i": {"name": "安心贷二", "enhancementInstitutionId": None},
+    upd = (await api(UPDATE, {"id": pid, "i": {"name": "安心贷二", "enhancementInstitutionId": None,
+                                               "penaltyDailyRate": "0.0007", "penaltyBase": "PRINCIPAL_AND_INTEREST"},
                               "c": checker}, tokens["maker"]))["data"]["updateProduct"]
     assert upd["errors"] == []
     await api(APPROVE, {"id": upd["change"]["id"]}, tokens["checker"])
     product = (await api(PRODUCT, {"id": pid}, tokens["viewer"]))["data"]["product"]
     assert (product["name"], product["version"], product["enhancementInstitutionId"]) == ("安心贷二", 2, None)
     assert len(product["funders"]) == 2 and product["amountMax"] == "200000.00"
+    assert (product["penaltyDailyRate"], product["penaltyBase"]) == ("0.000700", "PRINCIPAL_AND_INTEREST")
+    # null puts the platform default back
+    upd = (await api(UPDATE, {"id": pid, "i": {"penaltyDailyRate": None, "penaltyBase": None}, "c": checker},
+                     tokens["maker"]))["data"]["updateProduct"]
+    assert upd["errors"] == []
+    await api(APPROVE, {"id": upd["change"]["id"]}, tokens["checker"])
+    product = (await api(PRODUCT, {"id": pid}, tokens["viewer"]))["data"]["product"]
+    assert (product["penaltyDailyRate"], product["penaltyBase"], product["version"]) == (None, None, 3)
 
 
 async def test_problems_come_back_by_field_path(api: Api, orgs: Orgs, people: dict[str, Any],

@@ -75,6 +75,10 @@ def test_the_base_product_is_valid_and_normalised() -> None:
       "compensationTime": "24:00"}, "compensationTime", "INVALID"),
     ({"compensationEnabled": True, "compensationBasis": "front_due_date", "compensationDays": 0},
      "compensationTime", "REQUIRED"),
+    ({"penaltyDailyRate": "0.02"}, "penaltyDailyRate", "OUT_OF_RANGE"),
+    ({"penaltyDailyRate": "-0.0005"}, "penaltyDailyRate", "OUT_OF_RANGE"),
+    ({"penaltyDailyRate": "0.0000005"}, "penaltyDailyRate", "INVALID"),  # at most six decimals
+    ({"penaltyBase": "INTEREST"}, "penaltyBase", "INVALID"),
     ({"riskEventEnabled": True}, "riskSceneKey", "REQUIRED"),
     ({"disbursementEventEnabled": True}, "disbursementCallbackUrl", "REQUIRED"),
     ({"disbursementEventEnabled": True, "disbursementCallbackUrl": "ftp://x"}, "disbursementCallbackUrl", "INVALID"),
@@ -122,6 +126,9 @@ def test_switched_off_settings_are_not_kept_and_callback_one_means_none() -> Non
     single, errs = check_shape(DEFAULTS | BASE | {"type": "single", "termUnit": "day", "termMin": 7, "termMax": 30,
                                                   "repaymentMethod": "BULLET"})
     assert errs.errors == [] and single["termUnit"] == "day"
+    assert (single["penaltyDailyRate"], single["penaltyBase"]) == (None, None)  # the platform default
+    own, errs = check_shape(DEFAULTS | BASE | {"penaltyDailyRate": "0.0007", "penaltyBase": "PRINCIPAL_AND_INTEREST"})
+    assert errs.errors == [] and (own["penaltyDailyRate"], own["penaltyBase"]) == ("0.000700", "PRINCIPAL_AND_INTEREST")
 
 
 async def test_references_must_exist_and_belong_together(orgs: Any) -> None:
