@@ -45,7 +45,7 @@ from core.config import current_settings
 from core.ledger import service as ledger
 from core.ledger.models import TxStatus
 from core.monitoring import aml
-from core.monitoring.bulk import postgres, rows_per_key
+from core.monitoring.bulk import insert_unnest, next_ids, postgres, rows_per_key, rows_where_any
 from core.monitoring.models import (
     AccountTransaction,
     AmlRuleKind,
@@ -54,6 +54,7 @@ from core.monitoring.models import (
     TxDirection,
     Violation,
     ViolationKind,
+    ViolationStatus,
 )
 from core.monitoring.rules import AmlRuleVersion, aml_rule_on, diversion_rule_on
 from core.monitoring.thresholds import evaluate
@@ -362,11 +363,19 @@ async def store_violations(candidates: Sequence[Candidate], serials: Mapping[int
     unique: dict[str, Candidate] = {}
     for c in candidates:
         unique.setdefault(c.dedupe_key, c)
-    existing = set(await Violation.filter(dedupe_key__in=list(unique)).values_list("dedupe_key", flat=True))
+    if postgres():
+        existing = {r["dedupe_key"] for r in await rows_where_any("violation", ("dedupe_key",), "dedupe_key",
+                                                                   list(unique), "text")}
+    else:
+        existing = set(await Violation.filter(dedupe_key__in=list(unique)).values_list("dedupe_key", flat=True))
     fresh = [c for k, c in unique.items() if k not in existing]
     if not fresh:
         return []
     now = clock.now()
+    if postgres():
+        stored = await _store_pg(fresh, serials, initiator, now)
+        await _enqueue_events(stored, now)
+        return stored
     await Violation.bulk_create([Violation(
         kind=c.kind, type_code=c.type_code, type_name=c.type_name, transaction_id=c.transaction_id,
         loan_id=c.loan.id if c.loan else None, product_id=c.product_id, order_no=c.order_no,
@@ -384,6 +393,37 @@ async def store_violations(candidates: Sequence[Candidate], serials: Mapping[int
     await Violation.bulk_update(stored, fields=["ledger_hash"], batch_size=500)
     await _enqueue_events(stored, now)
     return stored
+
+
+_VIOLATION_COLUMNS = (("id", "bigint"), ("kind", "text"), ("type_code", "text"), ("type_name", "text"),
+                      ("transaction_id", "bigint"), ("loan_id", "bigint"), ("product_id", "int"), ("order_no", "text"),
+                      ("customer_no", "text"), ("amount", "numeric"), ("loan_amount", "numeric"),
+                      ("loan_share", "numeric"), ("confidence", "numeric"), ("detector", "text"), ("reason", "text"),
+                      ("status", "text"), ("occurred_at", "timestamptz"), ("detected_at", "timestamptz"),
+                      ("ledger_hash", "text"), ("dedupe_key", "text"), ("handle_comment", "text"))
+
+
+async def _store_pg(fresh: Sequence[Candidate], serials: Mapping[int, str], initiator: Actor | None,
+                    now: datetime) -> list[Violation]:
+    """`store_violations` on PostgreSQL: ids drawn first, so each row is written once, with its hash.
+
+    The ORM path inserts, reads the rows back for their ids (the ledger payload names them), then
+    updates every row with its ledger hash: three statements and two sets of model objects where
+    drawing the ids lets the ledger entries be hashed before the one INSERT. ``RETURNING *`` gives
+    the stored rows, as the ORM path's read-back does.
+    """
+    ids = await next_ids("violation_id_seq", len(fresh))
+    hashes = await ledger.append_many([ledger.Entry(
+        LEDGER_TYPE, _ledger_payload(c, vid, serials.get(c.transaction_id or 0, "")), initiator=initiator,
+        status=TxStatus.PRIVACY_PROTECTED, source=("Violation", vid), scope_product_id=c.product_id)
+        for c, vid in zip(fresh, ids, strict=True)])
+    rows = await insert_unnest("violation", _VIOLATION_COLUMNS, [
+        (vid, c.kind.value, c.type_code, c.type_name, c.transaction_id, c.loan.id if c.loan else None, c.product_id,
+         c.order_no, c.customer_no, c.amount, c.loan_amount, c.loan_share, c.confidence, c.detector, c.reason,
+         ViolationStatus.OPEN.value, c.occurred_at, now, h, c.dedupe_key, "")
+        for c, vid, h in zip(fresh, ids, hashes, strict=True)], returning="*")
+    by_id = {r["id"]: Violation._init_from_db(**r) for r in rows}
+    return [by_id[vid] for vid in ids]
 
 
 # ---- re-detection of transactions a detector failed on ----

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,7 +56,11 @@ async def test_each_violation_is_a_verifiable_privacy_protected_ledger_entry(db:
         entry = await LedgerTransaction.get(tx_hash=v.ledger_hash)
         assert entry.tx_type == "violation.detected" and entry.status is TxStatus.PRIVACY_PROTECTED
         assert entry.scope_product_id == w.product.id
-        assert (await Violation.get(id=v.id)).ledger_hash == v.ledger_hash
+        stored = await Violation.get(id=v.id)
+        assert stored.ledger_hash == v.ledger_hash
+        columns = sorted(Violation._meta.fields_db_projection)  # what ingest returned is the stored row
+        assert [getattr(v, c) for c in columns] == [getattr(stored, c) for c in columns]
+        assert json.loads(entry.payload)["violationId"] == v.id
         (message,) = await OutboxMessage.filter(job="monitoring.violation_detected")
         assert message.dedupe_key == f"violation:{v.id}"
         await deliver(message.id)
