@@ -118,12 +118,17 @@ async def bench(loans: list[int], bank_ids: list[int], batch: int, writers: int)
         return written
 
     # Several writers (one transaction and connection each) overlap Python's work with the server's.
+    cpu = os.times()
     rows = sum(await asyncio.gather(*(write(batches[w::writers]) for w in range(writers))))
     elapsed = time.perf_counter() - start
+    after = os.times()
+    client = (after.user - cpu.user + after.system - cpu.system) / len(loans) * 1000
     parts = rows * len(bank_ids) if len(bank_ids) > 1 else 0
     _line(f"{len(loans):,} loans × 36, {len(bank_ids)} funder(s), batches of {batch}, {writers} writer(s)",
           f"{len(loans) / elapsed:10,.0f} loans/s")
     _line("  rows written (installments + funder parts)", f"{(rows + parts) / elapsed:10,.0f} rows/s")
+    _line("  client CPU per loan (schedule maths, split, COPY text)", f"{client:10.3f} ms")
+    _line("  machine load average (1 min)", f"{os.getloadavg()[0]:10.1f}")
     conn = connections.get("default")
     count = (await conn.execute_query_dict("SELECT count(*) AS n FROM loan_installment"))[0]["n"]
     part_count = (await conn.execute_query_dict("SELECT count(*) AS n FROM installment_funder_part"))[0]["n"]

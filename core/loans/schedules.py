@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
@@ -102,10 +103,10 @@ def _copy_lines(item: LoanSchedule, suffix: str, ids: dict[int, int] | None = No
     `ids` records it by installment number for the funder parts.
     """
     loan = item.loan_id
-    start = str(item.start_date)
+    start = _day(item.start_date)
     lines: list[str] = []
     for inst in item.schedule.installments:
-        due = str(inst.due_date)
+        due = _day(inst.due_date)
         head = ""
         if ids is not None and pool is not None:
             ids[inst.number] = next(pool)
@@ -114,6 +115,12 @@ def _copy_lines(item: LoanSchedule, suffix: str, ids: dict[int, int] | None = No
                      f"{suffix}")
         start = due
     return "".join(lines)
+
+
+@lru_cache(maxsize=4096)
+def _day(value: date) -> str:
+    """A date's COPY text; loans disbursed on one day share their due dates, so this is mostly a lookup."""
+    return value.isoformat()
 
 
 def _suffix(defaults: tuple[object, ...]) -> str:
