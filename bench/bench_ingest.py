@@ -213,8 +213,9 @@ async def run(args: argparse.Namespace) -> None:
             t = time.perf_counter()
             await ingest(SYSTEM, [row], TxSource.BATCH)
             samples.append((time.perf_counter() - t) * 1000)
-        _line(f"single transaction ({args.single:,} calls) p50 / p99",
-              f"{percentile(samples, 50):7.2f} / {percentile(samples, 99):.2f} ms")
+        if samples:  # --single 0 skips them
+            _line(f"single transaction ({args.single:,} calls) p50 / p99",
+                  f"{percentile(samples, 50):7.2f} / {percentile(samples, 99):.2f} ms")
         if args.processes > 1:
             await concurrent(args, who, n, when)
         _line("stored transactions", f"{await AccountTransaction.all().count():10,}")
