@@ -75,6 +75,7 @@ JOB_MODULES: tuple[str, ...] = (
     "workers.disbursement_jobs",
     "workers.repayment_jobs",
     "workers.admission_jobs",
+    "workers.callback_jobs",
 )
 """Modules that register the platform's jobs on import, one per domain (add yours here)."""
 

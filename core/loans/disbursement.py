@@ -54,7 +54,7 @@ from core.contracts.models import Contract
 from core.contracts.signing import rate_on, schedule_request
 from core.errors import ErrorCode, UserError, not_found
 from core.ledger import service as ledger
-from core.loans import states
+from core.loans import callbacks, states
 from core.loans.models import Loan, LoanFunder, LoanStatus, Payment, PaymentKind, PaymentStatus
 from core.loans.schedule import build_schedule
 from core.loans.schedules import Funder, LoanSchedule, persist_schedule
@@ -301,6 +301,15 @@ async def _succeeded(loan: Loan, payment: Payment, result: Any, actor: Actor) ->
                        scope_bank_id=lead.bank_id, scope_product_id=loan.product_id)  # type: ignore[attr-defined]
     if product.disbursement_event_enabled:
         await enqueue(DISBURSED_EVENT_JOB, {"loanId": loan.id}, dedupe_key=f"disbursed:{loan.id}")
+    if callbacks.wanted(product.disbursement_event_enabled, product.disbursement_callback_url):
+        payload, key = callbacks.callback_message("loan.disbursed", f"disbursement:{loan.id}",
+                                                  product.disbursement_callback_url, {
+            "orderNo": loan.order_no, "channelOrderNo": loan.channel_order_no, "amount": str(payment.amount),
+            "serialNo": payment.serial_no or "", "disbursedAt": (payment.settled_at or now).isoformat(),
+            "disbursementDate": day.isoformat(), "annualRate": str(rate.annual_rate),
+            "maturityDate": schedule.installments[-1].due_date.isoformat(),
+            "installments": len(schedule.installments)})
+        await enqueue(callbacks.CALLBACK_JOB, payload, dedupe_key=key)
 
 
 async def _failed(loan: Loan, payment: Payment, reason: str, actor: Actor) -> None:

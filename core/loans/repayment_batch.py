@@ -49,7 +49,7 @@ from tortoise.transactions import in_transaction
 from core import clock
 from core.actor import SYSTEM, Actor
 from core.errors import ErrorCode, FieldError, UserError, not_found
-from core.loans import collection
+from core.loans import callbacks, collection
 from core.loans.models import (
     InstallmentStatus,
     Loan,
@@ -92,9 +92,11 @@ ATTEMPTS = 5
 INSTALLMENT_FIELDS = ("id", "loan_id", "number", "start_date", "due_date", "principal", "interest", "fee", "penalty",
                       "paid_principal", "paid_interest", "paid_fee", "paid_penalty", "waived_interest", "status",
                       "settled_at", "version")
-LOAN_FIELDS = ("id", "order_no", "product_id", "channel_id", "status", "version", "principal_outstanding",
-               "allocation_strategy", "payment_provider", "margin_reference", "disbursement_date")
-PRODUCT_FIELDS = ("id", "check_margin", "margin_account_id", "deduction_event_enabled", "deduction_send_sms")
+LOAN_FIELDS = ("id", "order_no", "channel_order_no", "product_id", "channel_id", "status", "version",
+               "principal_outstanding", "allocation_strategy", "payment_provider", "margin_reference",
+               "disbursement_date")
+PRODUCT_FIELDS = ("id", "check_margin", "margin_account_id", "deduction_event_enabled", "deduction_send_sms",
+                  "deduction_callback_enabled", "deduction_callback_url")
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ class _Funder:
 class _Loan:
     id: int
     order_no: str
+    channel_order_no: str
     product_id: int
     channel_id: int
     status: str
@@ -193,6 +196,8 @@ class _Todo:
     plan: _Plan | None = None
     totals: dict[str, Decimal] = field(default_factory=dict)
     loan: _Loan | None = None
+    status_after: str = ""  # the loan's status and outstanding principal right after this item
+    outstanding_after: Decimal = ZERO
 
 
 class _Stale(Exception):
@@ -351,6 +356,10 @@ async def _post(todos: list[_Todo], out: list[Posted], actor: Actor, scope: Data
         ({"repaymentId": repayments[t.serial].id}, f"repayment-sms:{repayments[t.serial].id}") for t in posted
         if t.loan and products[t.loan.product_id]["deduction_event_enabled"]
         and products[t.loan.product_id]["deduction_send_sms"] and t.source is not RepaymentSource.COMPENSATION])
+    await enqueue_many(callbacks.CALLBACK_JOB, [_callback(t, repayments[t.serial], products[t.loan.product_id])
+                                                for t in posted if t.loan and callbacks.wanted(
+                                                    products[t.loan.product_id]["deduction_callback_enabled"],
+                                                    products[t.loan.product_id]["deduction_callback_url"])])
     for t in posted:
         repayment = repayments[t.serial]
         repayment.replayed = False  # type: ignore[attr-defined]
@@ -409,6 +418,17 @@ def _plan(todo: _Todo, loan: _Loan) -> None:
     loan.last_day = day
     loan.recovered += todo.amount
     todo.plan, todo.totals, todo.loan = plan, totals, loan
+    todo.status_after, todo.outstanding_after = loan.status, loan.principal_outstanding
+
+
+def _callback(t: _Todo, repayment: Repayment, product: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The product's repayment callback (`core.loans.callbacks`): what was paid and where the loan stands."""
+    assert t.loan is not None and t.plan is not None
+    return callbacks.callback_message("loan.repaid", f"repayment:{repayment.id}", product["deduction_callback_url"], {
+        "orderNo": t.loan.order_no, "channelOrderNo": t.loan.channel_order_no, "serialNo": t.serial,
+        "amount": str(t.amount), **{k: str(v) for k, v in t.totals.items()}, "leftover": str(t.plan.leftover),
+        "kind": t.plan.kind.value, "paidAt": t.paid_at.isoformat(), "businessDate": t.day.isoformat(),
+        "loanStatus": LoanStatus(t.status_after).value, "principalOutstanding": str(t.outstanding_after)})
 
 
 def _log_entry(t: _Todo) -> oplog.Entry:

@@ -107,7 +107,7 @@ async def _catalogue() -> list[dict[str, Any]]:
                   "enhancementInstitutionId": insurer.id,
                   "funders": [{"bankId": hxb.id, "share": "70"}, {"bankId": jn.id, "share": "30"}],
                   "channelIds": [a1.id, a3.id], "disbursementEventEnabled": True,
-                  "disbursementCallbackUrl": "https://callbacks.lendline.example/disbursed"},
+                  "disbursementCallbackUrl": "1"},
         common | {"code": "DEMO-SELF-BULLET", "name": "华夏短期周转", "businessMode": "self_operated",
                   "type": "single", "repaymentMethod": "BULLET", "amountMin": "500.00", "amountMax": "50000.00",
                   "termUnit": "day", "termMin": 7, "termMax": 90, "spreadBp": 100,
