@@ -24,7 +24,9 @@ from core.loans import compensation, deduction
 from core.loans import repayment as service
 from core.loans.allocation import SettlementPosition
 from core.loans.models import (
+    InstallmentStatus,
     Loan,
+    LoanInstallment,
     Payment,
     PaymentKind,
     PaymentStatus,
@@ -33,6 +35,7 @@ from core.loans.models import (
     RepaymentKind,
     RepaymentSource,
 )
+from core.loans.queries import PlanFilter, check_plan_filter, repayment_plan_query
 from core.orgs.models import AssistInstitution, Bank
 from core.products.models import Product
 from permissions.scope import DataScope
@@ -40,6 +43,7 @@ from schema.dataloaders import request_loader
 from schema.errors import Payload, UserErrorType
 from schema.guard import actor_of, guarded, guarded_mutation
 from schema.loans import (
+    InstallmentStatusEnum,
     LoanBankGql,
     LoanChannelGql,
     LoanProductGql,
@@ -60,6 +64,18 @@ def _scope(info: Info) -> DataScope:
 
 def _loader(info: Info, name: str, load: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
     return request_loader(info, "repayments", name, load)
+
+
+async def _product(info: Info, product_id: int) -> LoanProductGql | None:
+    """A product by id through the request's loader (one statement per request), inside the scope."""
+    scope = _scope(info)
+
+    async def load(keys: list[int]) -> list[LoanProductGql | None]:
+        rows = {p.id: p for p in await Product.filter(scope.products("id"), id__in=keys).only("id", "code", "name")}
+        return [LoanProductGql(id=gid("Product", k), code=rows[k].code, name=rows[k].name) if k in rows else None
+                for k in keys]
+
+    return await _loader(info, "product", load).load(product_id)
 
 
 @strawberry.type(name="RepaymentFunderPart", description="A funder's part of a repayment (joint lending).")
@@ -115,14 +131,7 @@ class RepaymentRecordGql:
 
     @strawberry.field
     async def product(self, info: Info) -> LoanProductGql | None:
-        scope = _scope(info)
-
-        async def load(keys: list[int]) -> list[LoanProductGql | None]:
-            rows = {p.id: p for p in await Product.filter(scope.products("id"), id__in=keys).only("id", "code", "name")}
-            return [LoanProductGql(id=gid("Product", k), code=rows[k].code, name=rows[k].name) if k in rows else None
-                    for k in keys]
-
-        return await _loader(info, "product", load).load(self.product_pk)
+        return await _product(info, self.product_pk)
 
     @strawberry.field(description="The traffic platform (lending-assist institution) of the loan.")
     async def traffic_platform(self, info: Info) -> LoanChannelGql | None:
@@ -189,6 +198,66 @@ class SettlementQuoteGql:
     lines: list[SettlementLineGql]
 
 
+@strawberry.type(name="RepaymentPlanLine", description="One installment of a disbursed order with its order "
+                                                       "(银行还款计划); settled-early installments show as settled.")
+class RepaymentPlanLineGql:
+    id: strawberry.ID
+    loan_id: strawberry.ID
+    order_no: str
+    channel_order_no: str = strawberry.field(description="The traffic platform's (merchant's) order number.")
+    disbursement_date: date | None
+    maturity_date: date | None
+    number: int
+    start_date: date
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    penalty: Decimal
+    paid_principal: Decimal
+    paid_interest: Decimal
+    paid_fee: Decimal
+    paid_penalty: Decimal
+    waived_interest: Decimal
+    status: InstallmentStatusEnum  # type: ignore[valid-type]
+    settled: bool = strawberry.field(description="Nothing is owed on it any more (paid, settled early, compensated).")
+    overdue_since: date | None
+    settled_at: datetime | None
+    product_pk: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, i: LoanInstallment) -> RepaymentPlanLineGql:
+        loan = i.loan
+        status = InstallmentStatus(i.status)
+        return cls(id=gid("LoanInstallment", i.id), loan_id=gid("Loan", loan.id), order_no=loan.order_no,
+                   channel_order_no=loan.channel_order_no, disbursement_date=loan.disbursement_date,
+                   maturity_date=loan.maturity_date, number=i.number, start_date=i.start_date, due_date=i.due_date,
+                   principal=i.principal, interest=i.interest, fee=i.fee, penalty=i.penalty,
+                   paid_principal=i.paid_principal, paid_interest=i.paid_interest, paid_fee=i.paid_fee,
+                   paid_penalty=i.paid_penalty, waived_interest=i.waived_interest, status=status,
+                   settled=status not in service.OPEN, overdue_since=i.overdue_since, settled_at=i.settled_at,
+                   product_pk=loan.product_id)  # type: ignore[attr-defined]
+
+    @strawberry.field
+    async def product(self, info: Info) -> LoanProductGql | None:
+        return await _product(info, self.product_pk)
+
+
+@strawberry.input(description="All given conditions must hold (银行还款计划 search).")
+class RepaymentPlanFilterInput:
+    product_id: strawberry.ID | None = None
+    bank_id: strawberry.ID | None = strawberry.field(default=None, description="A funder of the order (project).")
+    disbursed_from: date | None = strawberry.field(default=None, description="Disbursement date, inclusive")
+    disbursed_to: date | None = None
+    maturity_from: date | None = strawberry.field(default=None, description="The order's end date, inclusive")
+    maturity_to: date | None = None
+    due_from: date | None = strawberry.field(default=None, description="The installment's due date, inclusive")
+    due_to: date | None = None
+    order_no: str | None = None
+    channel_order_no: str | None = None
+    statuses: list[InstallmentStatusEnum] | None = None  # type: ignore[valid-type]
+
+
 @strawberry.input(description="All given conditions must hold.")
 class RepaymentFilterInput:
     loan_id: strawberry.ID | None = None
@@ -217,6 +286,23 @@ class RepaymentsQuery:
             source=RepaymentSource(f.source) if f.source else None, kind=RepaymentKind(f.kind) if f.kind else None,
             serial_no=f.serial_no, date_from=f.date_from, date_to=f.date_to, order_no=f.order_no)
         return connection(await paginate(qs, first, after), RepaymentRecordGql.of)
+
+    @guarded("repayments", description="The bank repayment plan (银行还款计划): installments of the orders within "
+             "your data permission, newest order first, filtered by product, funder, disbursement and end dates, "
+             "due dates, order numbers and repayment status.")
+    async def repayment_plans(self, info: Info, filter: RepaymentPlanFilterInput | None = None,
+                              first: int | None = None, after: str | None = None) -> Connection[RepaymentPlanLineGql]:
+        f = filter or RepaymentPlanFilterInput()
+        plan = PlanFilter(
+            product_id=decode_optional(f.product_id, "Product", "filter.productId"),
+            bank_id=decode_optional(f.bank_id, "Bank", "filter.bankId"),
+            disbursed_from=f.disbursed_from, disbursed_to=f.disbursed_to, maturity_from=f.maturity_from,
+            maturity_to=f.maturity_to, due_from=f.due_from, due_to=f.due_to, order_no=f.order_no,
+            channel_order_no=f.channel_order_no,
+            statuses=tuple(InstallmentStatus(getattr(s, "value", s)) for s in f.statuses or ()))
+        check_plan_filter(plan)
+        page = await paginate(repayment_plan_query(_scope(info), plan), first, after, "loan")
+        return connection(page, RepaymentPlanLineGql.of)
 
     @guarded("repayments", "settlement_query", description="What settling the loan early on `date` (default today) "
                                                              "costs; nothing is changed.")

@@ -23,6 +23,7 @@ from core.errors import ErrorCode, ErrorCollector
 from core.loans.models import (
     Customer,
     InstallmentFunderPart,
+    InstallmentStatus,
     Loan,
     LoanEvent,
     LoanFunder,
@@ -97,6 +98,60 @@ def loans_query(scope: DataScope, f: LoanFilter | None = None) -> QuerySet[Loan]
         people["name"] = f.name.strip()
     if people:
         qs = qs.filter(customer_id__in=Subquery(Customer.filter(**people).values("id")))
+    return qs
+
+
+@dataclass(frozen=True)
+class PlanFilter:
+    """Conditions of the bank repayment plan (银行还款计划: installments of disbursed orders)."""
+
+    product_id: int | None = None
+    bank_id: int | None = None  # a funder of the loan
+    disbursed_from: date | None = None  # the loan's disbursement (直放) date, inclusive
+    disbursed_to: date | None = None
+    maturity_from: date | None = None  # the loan's end date (last due date), inclusive
+    maturity_to: date | None = None
+    due_from: date | None = None  # the installment's due date, inclusive
+    due_to: date | None = None
+    order_no: str | None = None
+    channel_order_no: str | None = None  # the traffic platform's (merchant's) order number
+    statuses: Sequence[InstallmentStatus] = field(default_factory=tuple)  # the installment's repayment status
+
+
+def check_plan_filter(f: PlanFilter, prefix: str = "filter.") -> None:
+    errs = ErrorCollector()
+    for lo, hi, name in ((f.disbursed_from, f.disbursed_to, "disbursedTo"),
+                         (f.maturity_from, f.maturity_to, "maturityTo"), (f.due_from, f.due_to, "dueTo")):
+        if lo and hi and lo > hi:
+            errs.add(f"{prefix}{name}", ErrorCode.OUT_OF_RANGE, "The end date is before the start date")
+    errs.raise_if_any()
+
+
+def repayment_plan_query(scope: DataScope, f: PlanFilter | None = None) -> QuerySet[LoanInstallment]:
+    """Installments of the caller's visible loans matching `f`, one SQL query (scope on the loan's product).
+
+    Early settlement marks the settling installment and every later one `settled_early`, so the
+    plan shows them settled (seed 001 §5).
+    """
+    f = f or PlanFilter()
+    qs = LoanInstallment.filter(scope.products("loan__product_id"))
+    if f.product_id is not None:
+        qs = qs.filter(loan__product_id=f.product_id)
+    if f.bank_id is not None:
+        qs = qs.filter(loan_id__in=Subquery(LoanFunder.filter(bank_id=f.bank_id).values("loan_id")))
+    for column, value, op in (("loan__disbursement_date", f.disbursed_from, "gte"),
+                              ("loan__disbursement_date", f.disbursed_to, "lte"),
+                              ("loan__maturity_date", f.maturity_from, "gte"),
+                              ("loan__maturity_date", f.maturity_to, "lte"),
+                              ("due_date", f.due_from, "gte"), ("due_date", f.due_to, "lte")):
+        if value is not None:
+            qs = qs.filter(**{f"{column}__{op}": value})
+    if f.order_no:
+        qs = qs.filter(loan__order_no=f.order_no.strip())
+    if f.channel_order_no:
+        qs = qs.filter(loan__channel_order_no=f.channel_order_no.strip())
+    if f.statuses:
+        qs = qs.filter(status__in=[InstallmentStatus(s).value for s in f.statuses])
     return qs
 
 

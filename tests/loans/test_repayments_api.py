@@ -173,3 +173,41 @@ async def test_collection_pool_assign_record_stats_and_compensate(api, people):
     comp = """mutation($l: ID!) { compensateLoan(loanId: $l) { errors { field code message } repayment { source } } }"""
     no_guarantor = await api(comp, {"l": gid("Loan", a_loan.id)}, token)
     assert no_guarantor["data"]["compensateLoan"]["errors"][0]["code"] == "INVALID_STATE"
+
+
+PLANS = """query($f: RepaymentPlanFilterInput, $first: Int) { repaymentPlans(filter: $f, first: $first) {
+  totalCount edges { node { orderNo channelOrderNo number dueDate principal interest paidPrincipal paidInterest status settled
+  disbursementDate maturityDate product { code } } } } }"""
+
+
+async def test_the_bank_repayment_plan_is_scoped_and_filtered(api, people):
+    alpha, _zeta, a_loan, z_loan, user = await setup(people)
+    token = await api.login(user.account)
+    body = await api(PLANS, {"first": 50}, token)
+    assert "errors" not in body, body
+    plan = body["data"]["repaymentPlans"]
+    assert plan["totalCount"] == 12 and {n["node"]["orderNo"] for n in plan["edges"]} == {a_loan.order_no}
+    assert "ZETA" not in str(body)
+    first = next(e["node"] for e in plan["edges"] if e["node"]["number"] == 1)
+    assert first["status"] == "PARTIAL" and not first["settled"]
+    assert D(first["paidPrincipal"]) + D(first["paidInterest"]) == D("300.00")
+    assert first["product"]["code"] == alpha.product.code and first["channelOrderNo"] == a_loan.channel_order_no
+    rows = await installments(a_loan)
+    due = await api(PLANS, {"f": {"dueFrom": rows[2].due_date.isoformat(), "dueTo": rows[3].due_date.isoformat()}},
+                    token)
+    assert sorted(e["node"]["number"] for e in due["data"]["repaymentPlans"]["edges"]) == [3, 4]
+    partial = await api(PLANS, {"f": {"statuses": ["PARTIAL"]}}, token)
+    assert [e["node"]["number"] for e in partial["data"]["repaymentPlans"]["edges"]] == [1]
+    hidden = await api(PLANS, {"f": {"orderNo": z_loan.order_no}}, token)
+    assert hidden["data"]["repaymentPlans"]["totalCount"] == 0
+    # early settlement: the settling installment and every later one show as settled
+    day = date(2026, 3, 1)
+    _loan, quote = await rp.quote_early_settlement(rp.EVERYTHING, a_loan.id, day)
+    await rp.post_repayment(a_loan.id, quote.total, "PLAN-ES", RepaymentSource.MANUAL, at(day),
+                            mode=rp.Mode.EARLY_SETTLEMENT)
+    after = await api(PLANS, {"f": {"orderNo": a_loan.order_no}, "first": 50}, token)
+    nodes = {e["node"]["number"]: e["node"] for e in after["data"]["repaymentPlans"]["edges"]}
+    assert all(nodes[n]["settled"] for n in range(1, 13))
+    assert {nodes[n]["status"] for n in range(quote.current_installment, 13)} == {"SETTLED_EARLY"}
+    bad = await api(PLANS, {"f": {"maturityFrom": "2027-02-01", "maturityTo": "2027-01-01"}}, token)
+    assert bad["errors"][0]["extensions"]["field"] == "filter.maturityTo"
