@@ -116,11 +116,18 @@ def outstanding(inst: LoanInstallment) -> OutstandingInstallment:
 
 
 def owed(inst: LoanInstallment) -> Decimal:
-    return outstanding(inst).total
+    """`outstanding(inst).total`, without building (and validating) the value object: it runs for
+    every open installment of every repayment of a batch."""
+    return (max(inst.principal - inst.paid_principal, ZERO)
+            + max(inst.interest - inst.paid_interest - inst.waived_interest, ZERO)
+            + max(inst.fee - inst.paid_fee, ZERO) + max(inst.penalty - inst.paid_penalty, ZERO))
+
+
+_OPEN_VALUES = frozenset(s.value for s in OPEN)
 
 
 def is_open(inst: LoanInstallment) -> bool:
-    return InstallmentStatus(inst.status) in OPEN
+    return inst.status in _OPEN_VALUES  # a str or the StrEnum (equal to its value); no enum lookup per call
 
 
 def business_date_of(moment: datetime) -> date:
@@ -155,8 +162,23 @@ def _strategy(loan: Loan) -> AllocationStrategy:
         return AllocationStrategy.PENALTY_FEE_INTEREST_PRINCIPAL
 
 
+def _reachable(open_: list[LoanInstallment], amount: Decimal, strategy: AllocationStrategy) -> list[LoanInstallment]:
+    """The installments `amount` can reach: strategies that fill installment after installment never
+    touch one past the first whose cumulative owed covers the amount (component-first ones may)."""
+    if strategy is AllocationStrategy.COMPONENT_FIRST:
+        return open_
+    covered = ZERO
+    ordered = sorted(open_, key=lambda i: i.number)
+    for k, inst in enumerate(ordered, 1):
+        covered += owed(inst)
+        if covered >= amount:
+            return ordered[:k]
+    return ordered
+
+
 def _normal_plan(loan: Loan, open_: list[LoanInstallment], amount: Decimal, business_date: date) -> _Plan:
-    result = allocate_repayment([outstanding(i) for i in open_], amount, _strategy(loan))
+    strategy = _strategy(loan)
+    result = allocate_repayment([outstanding(i) for i in _reachable(open_, amount, strategy)], amount, strategy)
     by_number = {i.number: i for i in open_}
     due_total = sum((owed(i) for i in open_ if i.due_date <= business_date), ZERO)
     plan = _Plan(leftover=result.leftover)

@@ -44,6 +44,7 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from core import clock
@@ -295,7 +296,10 @@ async def _post(todos: list[_Todo], out: list[Posted], actor: Actor, scope: Data
              .values(*LOAN_FIELDS)}
     existing = {r["serial_no"]: r for r in await Repayment.filter(serial_no__in=[t.serial for t in todos])
                 .values("id", "serial_no", "loan_id", "amount")}
-    for row in await LoanInstallment.filter(loan_id__in=list(loans)).order_by("loan_id", "number").values(
+    # Only open installments matter, except to an early settlement (its quote reads the whole schedule).
+    full = [t.item.loan_id for t in todos if t.mode is Mode.EARLY_SETTLEMENT]
+    wanted = Q(status__in=OPEN) | Q(loan_id__in=full) if full else Q(status__in=OPEN)
+    for row in await LoanInstallment.filter(wanted, loan_id__in=list(loans)).order_by("loan_id", "number").values(
             *INSTALLMENT_FIELDS):
         loans[row["loan_id"]].installments.append(_Inst(**row))
     for loan_id, bank_id, share, position in await LoanFunder.filter(loan_id__in=list(loans)).order_by(
@@ -503,15 +507,9 @@ async def _insert_repayments(posted: list[_Todo], now: datetime, postgres: bool)
         for v in values:
             v["created_at"] = now
         rows = await insert_unnest("repayment", REPAYMENT_COLUMNS,
-                                   [tuple(v[name] for name, _ in REPAYMENT_COLUMNS) for v in values],
-                                   returning="id, serial_no")
-        ids = {r["serial_no"]: r["id"] for r in rows}
-        out = {}
-        for v in values:
-            r = Repayment(id=ids[v["serial_no"]], **v)
-            r._saved_in_db = True
-            out[v["serial_no"]] = r
-        return out
+                                   [tuple(v[name] for name, _ in REPAYMENT_COLUMNS) for v in values], returning="*")
+        # the stored rows as tortoise builds models from a SELECT (no per-field __setattr__ checks)
+        return {r["serial_no"]: Repayment._init_from_db(**r) for r in rows}
     out = {}
     for v in values:
         out[v["serial_no"]] = await Repayment.create(**v)

@@ -236,3 +236,27 @@ async def test_record_repayments_through_the_api(api, people):
     viewer = await api.login("viewer1")
     refused = await api(RECORD_MANY, {"i": lines[:1]}, viewer)
     assert refused["data"]["recordRepayments"]["errors"][0]["code"] == "FORBIDDEN"
+
+
+def test_allocating_over_the_reachable_installments_equals_allocating_over_all() -> None:
+    """`_reachable` hands the allocation only the installments the money can reach; for every
+    strategy the plan is the one an allocation over all open installments gives."""
+    from types import SimpleNamespace
+
+    from core.loans.allocation import AllocationStrategy, allocate_repayment
+
+    rng = random.Random(11)
+    for _ in range(400):
+        rows = [SimpleNamespace(number=n, due_date=date(2026, n, 15), principal=D(rng.randrange(0, 90000)) / 100,
+                                interest=D(rng.randrange(0, 9000)) / 100, fee=D(rng.randrange(0, 3)) / 100,
+                                penalty=D(rng.choice([0, 0, 155, 2000])) / 100, paid_principal=D(0),
+                                paid_interest=D(0), paid_fee=D(0), paid_penalty=D(0), waived_interest=D(0),
+                                status="pending") for n in range(1, 13)]
+        amount = D(rng.randrange(1, 1200000)) / 100
+        for strategy in AllocationStrategy:
+            loan = SimpleNamespace(allocation_strategy=strategy.value)
+            plan = rp._normal_plan(loan, rows, amount, date(2026, 6, 15))  # type: ignore[arg-type]
+            full = allocate_repayment([rp.outstanding(r) for r in rows], amount, strategy)  # type: ignore[arg-type]
+            got = {ln.inst.number: (ln.penalty, ln.fee, ln.interest, ln.principal) for ln in plan.lines}
+            want = {a.number: (a.penalty, a.fee, a.interest, a.principal) for a in full.lines if a.total}
+            assert got == want and plan.leftover == full.leftover, (strategy, amount)
