@@ -502,7 +502,7 @@ async def _insert_repayments(posted: list[_Todo], now: datetime, postgres: bool)
             "paid_at": t.paid_at, "business_date": t.day, "amount": t.amount, **t.totals,
             "leftover": t.plan.leftover, "margin_released": ZERO})
     if postgres:
-        from core.monitoring.bulk import insert_unnest
+        from core.bulk import insert_unnest
 
         for v in values:
             v["created_at"] = now
@@ -526,7 +526,7 @@ async def _insert_lines_and_parts(posted: list[_Todo], repayments: dict[str, Rep
         parts += [(rid, bank, v["principal"], v["interest"], v["fee"], v["penalty"])
                   for bank, v in funder_parts(t.loan.funders, t.totals).items()]
     if postgres:
-        from core.monitoring.bulk import insert_unnest
+        from core.bulk import insert_unnest
 
         money = (("principal", "numeric"), ("interest", "numeric"), ("fee", "numeric"), ("penalty", "numeric"))
         await insert_unnest("repayment_line", (("repayment_id", "bigint"), ("installment_id", "bigint"), *money), lines)

@@ -41,11 +41,11 @@ from typing import Any
 
 from core import clock
 from core.actor import Actor
+from core.bulk import insert_unnest, next_ids, postgres, rows_per_key, rows_where_any
 from core.config import current_settings
 from core.ledger import service as ledger
 from core.ledger.models import TxStatus
 from core.monitoring import aml
-from core.monitoring.bulk import insert_unnest, next_ids, postgres, rows_per_key, rows_where_any
 from core.monitoring.models import (
     AccountTransaction,
     AmlRuleKind,
@@ -59,8 +59,7 @@ from core.monitoring.models import (
 from core.monitoring.rules import AmlRuleVersion, aml_rule_on, diversion_rule_on
 from core.monitoring.thresholds import evaluate
 from core.monitoring.tracing import Direction, TraceResult
-from core.outbox.models import OutboxMessage
-from core.outbox.service import UnknownJob
+from core.outbox.service import enqueue_many
 from plugins.facade import Detections
 from plugins.types import Detection
 from plugins.types import Direction as PluginDirection
@@ -374,7 +373,7 @@ async def store_violations(candidates: Sequence[Candidate], serials: Mapping[int
     now = clock.now()
     if postgres():
         stored = await _store_pg(fresh, serials, initiator, now)
-        await _enqueue_events(stored, now)
+        await _enqueue_events(stored)
         return stored
     await Violation.bulk_create([Violation(
         kind=c.kind, type_code=c.type_code, type_name=c.type_name, transaction_id=c.transaction_id,
@@ -391,7 +390,7 @@ async def store_violations(candidates: Sequence[Candidate], serials: Mapping[int
     for v, h in zip(stored, hashes, strict=True):
         v.ledger_hash = h
     await Violation.bulk_update(stored, fields=["ledger_hash"], batch_size=500)
-    await _enqueue_events(stored, now)
+    await _enqueue_events(stored)
     return stored
 
 
@@ -480,16 +479,7 @@ async def _loan_values(orders: list[str]) -> list[dict[str, Any]]:
                                                          "customer__customer_no")
 
 
-async def _enqueue_events(stored: Sequence[Violation], now: datetime) -> None:
-    """The `violation_detected` outbox rows of new violations, in one INSERT.
-
-    Same row as `core.outbox.service.enqueue` writes (dedupe key ``violation:<id>``, conflicts ignored),
-    batched because a batch of transactions can raise dozens of violations.
-    """
-    from workers.registry import get
-
-    if get(VIOLATION_JOB) is None:  # pragma: no cover - workers.monitoring_jobs registers it
-        raise UnknownJob(f"unknown job {VIOLATION_JOB!r}")
-    await OutboxMessage.bulk_create([OutboxMessage(job=VIOLATION_JOB, payload={"violation_id": v.id},
-                                                   dedupe_key=f"violation:{v.id}", available_at=now)
-                                     for v in stored], ignore_conflicts=True)
+async def _enqueue_events(stored: Sequence[Violation]) -> None:
+    """The `violation_detected` outbox rows of new violations, in one INSERT (`enqueue_many`): a batch
+    of transactions can raise dozens of violations. Dedupe key ``violation:<id>``."""
+    await enqueue_many(VIOLATION_JOB, [({"violation_id": v.id}, f"violation:{v.id}") for v in stored])

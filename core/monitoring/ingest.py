@@ -47,11 +47,11 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from core import clock
+from core import bulk, clock
 from core.actor import Actor
 from core.errors import ErrorCode, ErrorCollector, UserError
 from core.loans.models import Loan, LoanStatus
-from core.monitoring import bulk, detection, tracing_store
+from core.monitoring import detection, tracing_store
 from core.monitoring.detection import Candidate, LoanInfo
 from core.monitoring.models import (
     AccountTransaction,

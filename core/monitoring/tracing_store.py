@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from tortoise import connections
 
-from core.monitoring.bulk import COPY_MIN_ROWS, copy_lines, copy_text, insert_unnest, jsonb, postgres, select_dicts
+from core.bulk import COPY_MIN_ROWS, copy_lines, copy_text, insert_unnest, jsonb, postgres, select_dicts
 from core.monitoring.models import AccountTransaction, FundTraceState, TransactionFundPart, TxDirection
 from core.monitoring.tracing import FundTracer, Method, Source, TraceResult, TracingState, Transaction
 
@@ -85,7 +85,7 @@ async def fifo_products() -> frozenset[str]:
 
 @dataclass
 class StateRow:
-    """A locked `FundTraceState` row as tracing needs it (no ORM object: see `core.monitoring.bulk`)."""
+    """A locked `FundTraceState` row as tracing needs it (no ORM object: see `core.bulk`)."""
 
     id: int
     account_no: str

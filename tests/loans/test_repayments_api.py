@@ -176,8 +176,8 @@ async def test_collection_pool_assign_record_stats_and_compensate(api, people):
 
 
 PLANS = """query($f: RepaymentPlanFilterInput, $first: Int) { repaymentPlans(filter: $f, first: $first) {
-  totalCount edges { node { orderNo channelOrderNo number dueDate principal interest paidPrincipal paidInterest status settled
-  disbursementDate maturityDate product { code } } } } }"""
+  totalCount edges { node { orderNo channelOrderNo number dueDate principal interest paidPrincipal paidInterest
+  status settled disbursementDate maturityDate product { code } } } } }"""
 
 
 async def test_the_bank_repayment_plan_is_scoped_and_filtered(api, people):

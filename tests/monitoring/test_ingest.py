@@ -9,10 +9,10 @@ import pytest
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from core import bulk
 from core.actor import SYSTEM
 from core.errors import UserError
 from core.loans.models import LoanStatus
-from core.monitoring import bulk
 from core.monitoring.ingest import MAX_BATCH, ingest
 from core.monitoring.models import AccountTransaction, FundTraceState, TransactionFundPart, TxSource
 from core.oplog.models import OperationLog
