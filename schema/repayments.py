@@ -43,6 +43,7 @@ from schema.dataloaders import request_loader
 from schema.errors import Payload, UserErrorType
 from schema.guard import actor_of, guarded, guarded_mutation
 from schema.loans import (
+    InstallmentGql,
     InstallmentStatusEnum,
     LoanBankGql,
     LoanChannelGql,
@@ -200,29 +201,13 @@ class SettlementQuoteGql:
 
 @strawberry.type(name="RepaymentPlanLine", description="One installment of a disbursed order with its order "
                                                        "(银行还款计划); settled-early installments show as settled.")
-class RepaymentPlanLineGql:
-    id: strawberry.ID
+class RepaymentPlanLineGql(InstallmentGql):
     loan_id: strawberry.ID
     order_no: str
     channel_order_no: str = strawberry.field(description="The traffic platform's (merchant's) order number.")
     disbursement_date: date | None
     maturity_date: date | None
-    number: int
-    start_date: date
-    due_date: date
-    principal: Decimal
-    interest: Decimal
-    fee: Decimal
-    penalty: Decimal
-    paid_principal: Decimal
-    paid_interest: Decimal
-    paid_fee: Decimal
-    paid_penalty: Decimal
-    waived_interest: Decimal
-    status: InstallmentStatusEnum  # type: ignore[valid-type]
     settled: bool = strawberry.field(description="Nothing is owed on it any more (paid, settled early, compensated).")
-    overdue_since: date | None
-    settled_at: datetime | None
     product_pk: strawberry.Private[int]
 
     @classmethod
