@@ -49,6 +49,7 @@ from schema.loans import (
     LoanChannelGql,
     LoanProductGql,
     PaymentGql,
+    RepaymentGql,
     RepaymentKindEnum,
     RepaymentSourceEnum,
 )
@@ -90,22 +91,8 @@ class FunderPartGql:
 
 @strawberry.type(name="RepaymentRecord", description="A repayment received (前端还款记录): time, channel, traffic "
                                                      "platform, product, components, serial number.")
-class RepaymentRecordGql:
-    id: strawberry.ID
+class RepaymentRecordGql(RepaymentGql):
     loan_id: strawberry.ID
-    serial_no: str
-    source: RepaymentSourceEnum  # type: ignore[valid-type]
-    kind: RepaymentKindEnum  # type: ignore[valid-type]
-    deduction_channel: str
-    paid_at: datetime
-    business_date: date
-    amount: Decimal
-    principal: Decimal
-    interest: Decimal
-    fee: Decimal
-    penalty: Decimal
-    leftover: Decimal
-    margin_released: Decimal
     pk: strawberry.Private[int]
     loan_pk: strawberry.Private[int]
     product_pk: strawberry.Private[int]
