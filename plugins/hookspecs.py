@@ -213,6 +213,22 @@ def lendline_detect_diversion(transaction: Transaction) -> Classification | None
 
 
 @hookspec
+def lendline_detect_diversion_batch(transactions: Sequence[Transaction]) -> Sequence[Classification | None]:
+    """Called instead of ``lendline_detect_diversion`` with many transactions at once, for
+    detectors that can answer a batch: a local lookup (no per-call overhead) or a remote service
+    with a bulk endpoint (one request instead of hundreds).
+
+    Gets the ``Transaction``s of one ingestion chunk (at most a few hundred). Return one answer per
+    transaction, in the same order: a ``Classification`` or ``None`` to abstain, exactly as the
+    single form would. A detector implementing this hook is asked only through it (its single form,
+    if it has one, is not called as well). The detector timeout covers the whole call; when the
+    call fails, times out or returns the wrong number of answers, every transaction of the chunk
+    counts this detector as failed (their detection stays pending, as for a failed single call).
+    Family: detector. Collected: every detector is asked.
+    """
+
+
+@hookspec
 def lendline_fetch_transactions(since: dt.datetime | None) -> Sequence[FeedTransaction]:
     """Called by the scheduled task ``monitoring.pull_feed`` to fetch borrowers' account
     transactions from a bank system or data provider (F-MON-1 plugin feed).
@@ -319,6 +335,7 @@ HOOK_FAMILIES: dict[str, Family] = {
     "lendline_risk_indicators": Family.RISK,
     "lendline_risk_fetch": Family.RISK,
     "lendline_detect_diversion": Family.DETECTOR,
+    "lendline_detect_diversion_batch": Family.DETECTOR,
     "lendline_fetch_transactions": Family.DETECTOR,
     "lendline_notify_channels": Family.NOTIFY,
     "lendline_notify_send": Family.NOTIFY,

@@ -68,6 +68,7 @@ from plugins.types import Transaction as PluginTransaction
 VIOLATION_JOB = "monitoring.violation_detected"
 LEDGER_TYPE = "violation.detected"
 CLASSIFY_CONCURRENCY = 200
+"""Payments per `classify_many` call: the chunk a batch detector gets, and the bound on concurrent single calls."""
 SHARE = Decimal("0.000001")
 _ZERO = Decimal("0.00")
 PREFILTER_MIN_ACCOUNTS = 20

@@ -9,6 +9,7 @@ a diversion, so the detector abstains on it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -75,7 +76,11 @@ class CategoryDetector:
                 code, settings.override_confidence, "override from plugins.toml", "override")
 
     @hookimpl
-    async def lendline_detect_diversion(self, transaction: Transaction) -> Classification | None:
+    async def lendline_detect_diversion_batch(self, transactions: Sequence[Transaction]) -> list[Classification | None]:
+        """A lookup per payment (in memory, so on the event loop): one guarded call for the batch, not hundreds."""
+        return [self.classify(t) for t in transactions]
+
+    def classify(self, transaction: Transaction) -> Classification | None:
         if transaction.direction is not Direction.OUT or not transaction.counterparty_category:
             return None
         category = normalize_category(transaction.counterparty_category)

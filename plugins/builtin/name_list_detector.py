@@ -18,6 +18,7 @@ one. The reason names the list and the entry, so a reviewer can check it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -116,7 +117,11 @@ class NameListDetector:
         self.index = build_index(self.lists, settings.contains_min_length)
 
     @hookimpl
-    async def lendline_detect_diversion(self, transaction: Transaction) -> Classification | None:
+    async def lendline_detect_diversion_batch(self, transactions: Sequence[Transaction]) -> list[Classification | None]:
+        """A lookup per payment (in memory, so on the event loop): one guarded call for the batch, not hundreds."""
+        return [self.classify(t) for t in transactions]
+
+    def classify(self, transaction: Transaction) -> Classification | None:
         if transaction.direction is not Direction.OUT or not transaction.counterparty_name.strip():
             return None
         match = self.index.best_match(transaction.counterparty_name)

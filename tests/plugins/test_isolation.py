@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 
@@ -127,10 +128,46 @@ class AlwaysGS:
         return Classification("GS", Decimal("0.5"), "always")
 
 
+class BatchByAmount:
+    """Batch detector: GS for amounts of 100.00 and more; counts its calls."""
+
+    calls: ClassVar[list[int]] = []
+
+    @hookimpl
+    async def lendline_detect_diversion_batch(self, transactions):
+        BatchByAmount.calls.append(len(transactions))
+        return [Classification("GS", Decimal("0.7"), "large") if t.amount >= 100 else None for t in transactions]
+
+    @hookimpl
+    async def lendline_detect_diversion(self, transaction):  # never called: the batch form wins
+        raise AssertionError("single form called although the batch form exists")
+
+
+class ShortBatch:
+    @hookimpl
+    async def lendline_detect_diversion_batch(self, transactions):
+        return [None] * (len(transactions) - 1)
+
+
+class SlowBatch:
+    @hookimpl
+    async def lendline_detect_diversion_batch(self, transactions):
+        await asyncio.sleep(30)
+
+
+class SyncBatchFDC:
+    """A blocking batch detector (runs on the plugin's worker thread): always FDC."""
+
+    @hookimpl
+    def lendline_detect_diversion_batch(self, transactions):
+        return [Classification("FDC", Decimal("0.5"), "always") for _ in transactions]
+
+
 EXTRA = [PluginDefinition(n, f) for n, f in [
     ("slow_async_pay", SlowAsyncPay), ("blocking_pay", BlockingSyncPay), ("raising_pay", RaisingPay),
     ("malformed_pay", MalformedPay), ("slow_detector", SlowDetector), ("broken_detector", BrokenDetector),
-    ("wrong_detector", WrongDetector), ("always_gs", AlwaysGS)]]
+    ("wrong_detector", WrongDetector), ("always_gs", AlwaysGS), ("batch_by_amount", BatchByAmount),
+    ("short_batch", ShortBatch), ("slow_batch", SlowBatch), ("sync_batch_fdc", SyncBatchFDC)]]
 
 
 def config(*names: str) -> dict:
@@ -232,6 +269,37 @@ async def test_classify_many_answers_each_transaction_as_classify_does():
         assert [(e.plugin, e.kind) for e in detections.errors] == [(e.plugin, e.kind) for e in one.errors]
     assert seconds < 1  # every (transaction, detector) call at once: bounded by one detector timeout
     assert len(incidents.incidents) == 3 * 4  # each failed call reported, as one by one
+
+
+async def test_batch_detectors_answer_per_transaction_in_one_call_each():
+    BatchByAmount.calls.clear()
+    names = ("always_gs", "batch_by_amount", "sync_batch_fdc")
+    txs = [make_transaction(serial_no=f"S{i}", amount=Decimal(a)) for i, a in enumerate(("99.99", "100.00", "5.00"))]
+    async with running_host(config(*names), extra=EXTRA) as (host, incidents):
+        many = await host.classify_many(txs)
+        one = await host.classify(txs[1])
+    assert BatchByAmount.calls == [3, 1]  # one call for the three, one for `classify`
+    assert [[(d.detector, d.classification.code) for d in m.items] for m in many] == [
+        [("always_gs", "GS"), ("sync_batch_fdc", "FDC")],
+        [("always_gs", "GS"), ("batch_by_amount", "GS"), ("sync_batch_fdc", "FDC")],
+        [("always_gs", "GS"), ("sync_batch_fdc", "FDC")]]  # registration order, whichever hook answered
+    assert one.items == many[1].items and one.complete
+    assert all(m.complete for m in many) and not incidents.incidents
+
+
+async def test_a_failed_batch_call_leaves_every_transaction_of_the_chunk_pending():
+    names = ("always_gs", "short_batch", "slow_batch")
+    txs = [make_transaction(serial_no=f"S{i}") for i in range(4)]
+    async with running_host(config(*names), extra=EXTRA) as (host, incidents):
+        many, seconds = await timed(host.classify_many(txs))
+    for detections in many:
+        assert [d.detector for d in detections.items] == ["always_gs"] and not detections.complete
+        assert sorted((e.plugin, e.kind) for e in detections.errors) == [("short_batch", "bad_result"),
+                                                                          ("slow_batch", "timeout")]
+    assert "expected 4 answers" in next(e.message for e in many[0].errors if e.plugin == "short_batch")
+    assert seconds < 1  # the whole batch call is bounded by one detector timeout
+    assert incidents.kinds() == [("short_batch", "lendline_detect_diversion_batch", "bad_result"),
+                                 ("slow_batch", "lendline_detect_diversion_batch", "timeout")]  # once per call
 
 
 async def test_failure_callback_errors_are_contained_and_async_callbacks_awaited():
