@@ -21,6 +21,7 @@ from tortoise import connections
 
 from core.config import current_settings
 from core.db import close_db, init_db
+from core.heap import freeze_startup_heap
 from core.ledger.runtime import ledger_runtime
 from plugins.runtime import plugin_runtime
 from schema.callbacks import payment_callback
@@ -75,6 +76,8 @@ def create_app(*, manage_db: bool = True) -> Starlette:
             # One PluginHost per process (plugins/runtime.py): incidents become system alerts.
             # background_runtime: outbox dispatch, and without REDIS_URL the jobs and scheduler in-process
             async with plugin_runtime(), ledger_runtime(), background_runtime():
+                if manage_db:  # the app is the process (`lendline serve`), not a guest of tests or the demo
+                    freeze_startup_heap()
                 yield
         finally:
             if manage_db:

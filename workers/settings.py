@@ -21,6 +21,7 @@ from arq.worker import Function, func
 from tortoise import Tortoise
 
 from core.db import tortoise_config
+from core.heap import freeze_startup_heap
 from core.outbox.service import deliver
 from workers.registry import load_builtin_jobs
 from workers.runtime import OUTBOX_FUNCTION, QUEUE, ArqSink, BackgroundRunner, install_sink, redis_settings
@@ -61,6 +62,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     runner = BackgroundRunner(sink, schedule=False)
     runner.start()
     ctx["runner"] = runner
+    freeze_startup_heap()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
