@@ -170,6 +170,9 @@ def test_persisted_state_resumes_to_identical_results(
     first, state = trace(txs[:cut], method)
     restored = TracingState.from_dict(json.loads(json.dumps(state.to_dict())))
     assert restored == state
+    validated = TracingState(method=state.method, own=state.own, loans=state.loans, lots=state.lots,
+                             last_time=state.last_time, uncovered_total=state.uncovered_total)
+    assert validated == state  # the tracer's unchecked snapshot passes the state's validation
     second, resumed_state = trace(txs[cut:], method, restored)
     assert first + second == full
     assert resumed_state == full_state
