@@ -485,6 +485,8 @@ class PluginHost:
         """
         await self._ensure_started()
         n = len(transactions)
+        if not n:
+            return []
         batch_impls = self._impls(BATCH_HOOK)
         batched = {i.plugin_name for i in batch_impls}
         single_impls = [i for i in self._impls(SINGLE_HOOK) if i.plugin_name not in batched]
