@@ -1,7 +1,7 @@
 """Benchmark of transaction ingestion on PostgreSQL: validated + traced + classified + stored per second.
 
 Run: ``python bench/bench_ingest.py [--accounts 2000] [--batches 20] [--batch 1000] [--single 500]
-[--processes 2] [--phases] [--profile]``. Not a test: it creates a throwaway database
+[--processes 2[,4]] [--phases] [--profile]``. Not a test: it creates a throwaway database
 (``LENDLINE_BENCH_PG``, default the local test server), prints its figures and drops the database.
 Goals (issue 8): ≥ 10,000 transactions/s in batches, single-transaction latency p99 ≤ 35 ms.
 
@@ -15,10 +15,13 @@ database transaction each), as the GraphQL mutation runs it minus HTTP.
 
 Figures besides throughput: the client's CPU time per batch (``time.process_time``: what this
 process spent, so it can be compared between runs on a machine shared with other work, where wall
-time is noisy), and with ``--processes N`` (default 2) the combined throughput of N processes
+time is noisy), the CPU PostgreSQL spent per batch (read from ``/proc``: the server runs on this
+machine), and with ``--processes N[,M…]`` (default 2) the combined throughput of N processes
 ingesting batches at once on disjoint accounts, as N API workers would: on a 2-CPU machine where
 the client and PostgreSQL share the CPUs it shows how much of one process's time was waiting
-rather than computing.
+rather than computing. Rounds after the first run on a database that has just absorbed the earlier
+rounds' rows (autovacuum and checkpoints then compete for the CPUs): compare a figure with one from
+a separate run, not with the round before it.
 """
 
 from __future__ import annotations
@@ -253,8 +256,10 @@ async def run(args: argparse.Namespace) -> None:
         if samples:  # --single 0 skips them
             _line(f"single transaction ({args.single:,} calls) p50 / p99",
                   f"{percentile(samples, 50):7.2f} / {percentile(samples, 99):.2f} ms")
-        if args.processes > 1:
-            await concurrent(args, who, n, when)
+        for k, processes in enumerate(args.processes):
+            if processes > 1:  # disjoint serial numbers, and later times (no re-tracing) in each round
+                await concurrent(args, processes, who, n + k * 100_000_000,
+                                 when + timedelta(seconds=k * (args.batches * args.batch + 1)))
         _line("stored transactions", f"{await AccountTransaction.all().count():10,}")
         if profiler:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(40)
@@ -294,14 +299,15 @@ def _worker(args: argparse.Namespace, url: str, who: list[tuple[str, str]], firs
     asyncio.run(_worker_main(args, url, who, first, when, ready, go, results, finish))
 
 
-async def concurrent(args: argparse.Namespace, who: list[tuple[str, str]], n: int, when: datetime) -> None:
-    """``--processes`` processes ingest ``--batches`` batches each at once, on disjoint accounts."""
+async def concurrent(args: argparse.Namespace, processes: int, who: list[tuple[str, str]], n: int,
+                     when: datetime) -> None:
+    """`processes` processes ingest ``--batches`` batches each at once, on disjoint accounts."""
     ctx = multiprocessing.get_context("spawn")
     go, finish, results = ctx.Event(), ctx.Event(), ctx.Queue()
     procs, readies = [], []
-    for k in range(args.processes):
+    for k in range(processes):
         ready = ctx.Event()
-        proc = ctx.Process(target=_worker, args=(args, current_settings().database_url, who[k::args.processes],
+        proc = ctx.Process(target=_worker, args=(args, current_settings().database_url, who[k::processes],
                                                  n + (k + 1) * 10_000_000, when, ready, go, results, finish))
         proc.start()
         procs.append(proc)
@@ -316,7 +322,7 @@ async def concurrent(args: argparse.Namespace, who: list[tuple[str, str]], n: in
     for proc in procs:
         proc.join()
     total = sum(t for t, _, _ in got)
-    _line(f"{args.processes} processes at once, batches of {args.batch:,} ({total:,} transactions)",
+    _line(f"{processes} processes at once, batches of {args.batch:,} ({total:,} transactions)",
           f"{total / elapsed:10,.0f} tx/s")
     _line("  client CPU per batch, each process", " / ".join(f"{c / args.batches * 1000:.1f}" for _, _, c in got)
           + " ms")
@@ -347,8 +353,8 @@ if __name__ == "__main__":
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--single", type=int, default=500)
-    parser.add_argument("--processes", type=int, default=2,
-                        help="then ingest with this many processes at once (1: skip)")
+    parser.add_argument("--processes", type=lambda text: [int(x) for x in text.split(",")], default=[2],
+                        help="then ingest with this many processes at once, one round per number (1: skip)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--phases", action="store_true", help="print where a batch's time goes")
     parser.add_argument("--sort", default="cumulative", help="pstats sort key for --profile")
