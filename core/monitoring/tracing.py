@@ -92,7 +92,9 @@ SHARE_QUANTUM = Decimal("0.000001")
 _ZERO = Decimal("0.00")
 _CTX = Context(prec=60, rounding=ROUND_HALF_UP)
 """Shared context for divisions/rounding: created once, independent of the caller's context."""
-_STATE_VERSION = "1"
+_STATE_VERSION = "2"
+"""Version 2 lists the loan pools as ``[order_no, amount]`` pairs; version 1 (still read) had an object,
+whose key order, and so the pool order, PostgreSQL's ``jsonb`` does not keep."""
 
 
 class Direction(StrEnum):
@@ -368,13 +370,19 @@ class TracingState:
         return self.own + self.loan_balance
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready dict whose leaves are all strings (Decimals as exact strings, time as ISO 8601)."""
+        """JSON-ready dict whose leaves are all strings (Decimals as exact strings, time as ISO 8601).
+
+        Everything whose order matters is a list (pools in pool order, lots oldest first): a stored
+        JSON object's key order is not kept by PostgreSQL. Keys are written in the order ``jsonb``
+        prints them back (shorter first, then by bytes), so the stored text equals ``json.dumps``
+        of this dict, which `core.monitoring.state_cache` relies on to recognise a state it wrote.
+        """
         return {
-            "version": _STATE_VERSION,
-            "method": self.method.value,
             "own": str(self.own),
-            "loans": {o: str(a) for o, a in self.loans},
-            "lots": [{"order_no": o or "", "amount": str(a)} for o, a in self.lots],
+            "lots": [{"amount": str(a), "order_no": o or ""} for o, a in self.lots],
+            "loans": [[o, str(a)] for o, a in self.loans],
+            "method": self.method.value,
+            "version": _STATE_VERSION,
             "last_time": self.last_time.isoformat() if self.last_time else "",
             "uncovered_total": str(self.uncovered_total),
         }
@@ -382,17 +390,20 @@ class TracingState:
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> TracingState:
         """Inverse of ``to_dict``; validates the payload (pool/lot consistency, version)."""
-        if data.get("version") != _STATE_VERSION:
-            raise ValueError(f"unsupported tracing state version {data.get('version')!r}")
-        loans = data.get("loans", {})
+        version = data.get("version")
+        if version not in (_STATE_VERSION, "1"):
+            raise ValueError(f"unsupported tracing state version {version!r}")
+        loans = data.get("loans", [] if version == _STATE_VERSION else {})
         lots = data.get("lots", [])
-        if not isinstance(loans, Mapping) or not isinstance(lots, list):
+        if version == "1" and isinstance(loans, Mapping):
+            loans = list(loans.items())  # pool order as stored: on PostgreSQL, jsonb's key order
+        if not isinstance(loans, list) or not isinstance(lots, list) or any(len(p) != 2 for p in loans):
             raise ValueError("malformed tracing state")
         last = str(data.get("last_time") or "")
         return cls(
             method=Method(str(data["method"])),
             own=Decimal(str(data.get("own", "0.00"))),
-            loans=tuple((str(o), Decimal(str(a))) for o, a in loans.items()),
+            loans=tuple((str(o), Decimal(str(a))) for o, a in loans),
             lots=tuple((str(lot["order_no"]) or None, Decimal(str(lot["amount"]))) for lot in lots),
             last_time=datetime.fromisoformat(last) if last else None,
             uncovered_total=Decimal(str(data.get("uncovered_total", "0.00"))),

@@ -44,7 +44,7 @@ async def test_worked_example_pro_rata_on_the_database(db: str) -> None:
                                                                 ("", Decimal("13.33"))]
     assert parts[0].loan_id == loan.id  # type: ignore[attr-defined]
     state = await FundTraceState.get(account_no=rows[0]["accountNo"])
-    assert state.state["loans"] == {loan.order_no: "3.33"} and state.state["own"] == "6.67"
+    assert state.state["loans"] == [[loan.order_no, "3.33"]] and state.state["own"] == "6.67"
     assert state.version == 2
     assert (await AccountTransaction.get(serial_no="S1")).is_disbursement
 
@@ -76,7 +76,7 @@ async def test_out_of_order_arrival_retraces_the_account(db: str) -> None:
     parts = await TransactionFundPart.filter(transaction_id=o3.id)
     assert sorted(Decimal(p.amount) for p in parts) == [Decimal("25.00"), Decimal("25.00")]
     state = await FundTraceState.get(account_no=f"ACC-{loan.customer.customer_no}")
-    assert state.state["loans"] == {loan.order_no: "75.00"} and state.state["own"] == "75.00"
+    assert state.state["loans"] == [[loan.order_no, "75.00"]] and state.state["own"] == "75.00"
 
 
 async def test_every_bad_row_is_reported_and_nothing_is_stored(db: str) -> None:

@@ -267,6 +267,17 @@ def test_state_validation() -> None:
         TracingState(Method.PRO_RATA, own=D("5"), lots=((None, D("5")),))
     with pytest.raises(ValueError, match="version"):
         TracingState.from_dict({"version": "0", "method": "FIFO"})
+
+
+def test_a_version_1_state_is_still_read() -> None:
+    """Version 1 kept the pools in an object (rows written before version 2 are read as stored)."""
+    old = {"version": "1", "method": "PRO_RATA", "own": "6.67", "loans": {"L1": "3.33", "L0": "1.00"}, "lots": [],
+           "last_time": "2026-03-02T09:00:00+08:00", "uncovered_total": "0.00"}
+    state = TracingState.from_dict(old)
+    assert state.loans == (("L1", D("3.33")), ("L0", D("1.00"))) and state.own == D("6.67")
+    assert TracingState.from_dict(state.to_dict()) == state and state.to_dict()["version"] == "2"
+    with pytest.raises(ValueError, match="malformed"):
+        TracingState.from_dict(state.to_dict() | {"loans": {"L1": "3.33"}})  # version 2 lists its pools
     with pytest.raises(ValueError, match="cannot continue"):
         FundTracer(Method.FIFO, TracingState(Method.PRO_RATA))
 

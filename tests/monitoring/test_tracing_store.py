@@ -129,3 +129,23 @@ async def test_concurrent_batches_opening_overlapping_new_accounts_all_land(db: 
     for loan in loans:
         n = sum(1 for b in batches for r in b if r["orderNo"] == loan.order_no)
         assert states[f"ACC-{loan.customer.customer_no}"].own == Decimal(n)
+
+
+async def test_a_saved_state_keeps_its_pool_order_whatever_the_order_numbers(db: str) -> None:
+    """Pool order breaks rounding ties; a JSON object's key order does not survive PostgreSQL's jsonb."""
+    w = await make_world("PO")
+    first = await make_loan(w, "50.00", customer_no="CPO", mark="ZZ")  # disbursed first, sorts last
+    second = await make_loan(w, "50.00", customer_no="CPO", mark="A")  # shorter order no.: first in jsonb
+    rows = [tx(first, "PO-1", "in", "50.00", 0, isDisbursement=True),
+            tx(first, "PO-2", "in", "50.00", 1, orderNo=second.order_no, isDisbursement=True)]
+    payment = tx(first, "PO-3", "out", "0.01", 2)
+    async with detectors():
+        await ingest(SYSTEM, rows, TxSource.FEED)
+        await ingest(SYSTEM, [payment], TxSource.FEED)  # resumed from the saved state
+    want, state = expected([*rows, payment])
+    assert want["PO-3"].loan_parts == {first.order_no: Decimal("0.01")}  # the tie goes to the earlier pool
+    stored = await AccountTransaction.get(serial_no="PO-3")
+    parts = {p.order_no: p.amount for p in await TransactionFundPart.filter(transaction_id=stored.id)}
+    assert parts == {first.order_no: Decimal("0.01")}
+    saved = await FundTraceState.get(account_no=rows[0]["accountNo"])
+    assert TracingState.from_dict(saved.state).loans == state.loans
