@@ -150,7 +150,7 @@ def make_row(rng: random.Random, n: int, who: tuple[str, str], when: datetime) -
     return row
 
 
-PHASES: dict[str, float] = {}
+PHASES: dict[str, tuple[float, float]] = {}  # label -> (wall seconds, this process's CPU seconds)
 
 
 def time_phases() -> None:
@@ -162,19 +162,23 @@ def time_phases() -> None:
     def wrap(module: Any, name: str, label: str) -> None:
         inner = getattr(module, name)
 
+        def add(t: float, cpu: float) -> None:
+            wall, spent = PHASES.get(label, (0.0, 0.0))
+            PHASES[label] = (wall + time.perf_counter() - t, spent + time.process_time() - cpu)
+
         async def timed(*a: Any, **kw: Any) -> Any:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             try:
                 return await inner(*a, **kw)
             finally:
-                PHASES[label] = PHASES.get(label, 0.0) + time.perf_counter() - t
+                add(t, cpu)
 
         def timed_sync(*a: Any, **kw: Any) -> Any:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             try:
                 return inner(*a, **kw)
             finally:
-                PHASES[label] = PHASES.get(label, 0.0) + time.perf_counter() - t
+                add(t, cpu)
 
         setattr(module, name, timed if asyncio.iscoroutinefunction(inner) else timed_sync)
 
@@ -237,8 +241,9 @@ async def run(args: argparse.Namespace) -> None:
         _line(f"batches of {args.batch:,} ({total:,} transactions, {violations} violations)",
               f"{total / elapsed:10,.0f} tx/s")
         if args.phases:
-            for label, spent in PHASES.items():
-                _line(f"  {label}", f"{spent / args.batches * 1000:7.1f} ms per batch")
+            _line("  phase (ms per batch)", "   wall /  client CPU")
+            for label, (wall, spent) in PHASES.items():
+                _line(f"    {label}", f"{wall / args.batches * 1000:7.1f} / {spent / args.batches * 1000:7.1f}")
             PHASES.clear()
         _line("  per batch median / max", f"{statistics.median(per_batch) * 1000:7.1f} / "
               f"{max(per_batch) * 1000:.1f} ms")

@@ -27,19 +27,19 @@ the new transactions. Re-tracing reads the account's whole history, so it is slo
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from tortoise import connections
 
-from core.bulk import COPY_MIN_ROWS, copy_lines, copy_text, insert_unnest, jsonb, postgres, select_dicts
+from core.bulk import COPY_MIN_ROWS, copy_lines, copy_text, insert_unnest, postgres, select_dicts
 from core.monitoring.models import AccountTransaction, FundTraceState, TransactionFundPart, TxDirection
+from core.monitoring.state_cache import STATES
 from core.monitoring.tracing import FundTracer, Method, Source, TraceResult, TracingState, Transaction
 
 log = logging.getLogger("lendline.monitoring")
@@ -91,7 +91,7 @@ class StateRow:
     account_no: str
     customer_no: str
     method: str
-    state: dict[str, Any]
+    state: TracingState
     version: int
 
 
@@ -104,11 +104,13 @@ async def _locked(accounts: list[str]) -> list[StateRow]:
     if postgres():
         rows = await select_dicts(f"SELECT {_STATE_COLUMNS} FROM fund_trace_state WHERE account_no = ANY($1::text[]) "
                                   "ORDER BY account_no FOR UPDATE", [accounts])
-        return [StateRow(r["id"], r["account_no"], r["customer_no"], r["method"], jsonb(r["state"]), r["version"])
-                for r in rows]
+        parse = STATES.parse  # asyncpg hands jsonb back as text: the cache's key
+        return [StateRow(r["id"], r["account_no"], r["customer_no"], r["method"],
+                         parse(r["state"]) if isinstance(r["state"], str) else TracingState.from_dict(r["state"]),
+                         r["version"]) for r in rows]
     rows = await FundTraceState.filter(account_no__in=accounts).order_by("account_no").values(
         "id", "account_no", "customer_no", "method", "state", "version")
-    return [StateRow(**r) for r in rows]
+    return [StateRow(**(r | {"state": TracingState.from_dict(r["state"])})) for r in rows]
 
 
 async def lock_states(first_of_account: dict[str, tuple[str, Method]]) -> dict[str, StateRow]:
@@ -118,17 +120,18 @@ async def lock_states(first_of_account: dict[str, tuple[str, Method]]) -> dict[s
     missing = [a for a in accounts if a not in found]
     if missing:
         now = datetime.now(UTC)
-        fresh = [(a, first_of_account[a][0], first_of_account[a][1].value,
-                  TracingState(method=first_of_account[a][1]).to_dict()) for a in missing]
+        fresh = [(a, first_of_account[a][0], first_of_account[a][1].value, TracingState(method=first_of_account[a][1]))
+                 for a in missing]
         if postgres():
             await insert_unnest("fund_trace_state", (("account_no", "text"), ("customer_no", "text"),
                                                      ("method", "text"), ("state", "jsonb"), ("version", "int"),
                                                      ("updated_at", "timestamptz")),
-                                [(a, c, m, json.dumps(st), 1, now) for a, c, m, st in fresh],
+                                [(a, c, m, STATES.encode(st), 1, now) for a, c, m, st in fresh],
                                 conflict="ON CONFLICT (account_no) DO NOTHING")
         else:
-            await FundTraceState.bulk_create([FundTraceState(account_no=a, customer_no=c, method=m, state=st, version=1)
-                                              for a, c, m, st in fresh], ignore_conflicts=True)
+            await FundTraceState.bulk_create([FundTraceState(account_no=a, customer_no=c, method=m, state=st.to_dict(),
+                                                             version=1) for a, c, m, st in fresh],
+                                             ignore_conflicts=True)
         found.update({s.account_no: s for s in await _locked(missing)})
     return found
 
@@ -150,7 +153,7 @@ async def trace(rows: Sequence[Traceable], states: dict[str, StateRow]) -> Trace
     for account, new in by_account.items():
         new.sort(key=lambda r: r.occurred_at)
         row = states[account]
-        state = TracingState.from_dict(row.state)
+        state = row.state
         if state.last_time is not None and new[0].occurred_at < state.last_time:
             await _retrace(account, row, new, out)
             continue
@@ -234,21 +237,22 @@ async def rewrite_retraced(traced: Traced, loan_ids: dict[str, int], now: dateti
 
 async def save_states(traced: Traced, ids_by_serial: dict[str, int]) -> None:
     """Write every traced account's state back, version-checked; StateConflict when one moved."""
-    updates = [(row.id, row.version, state.to_dict(), state.last_time, ids_by_serial.get(traced.last_serial[a]))
-               for a, (row, state) in traced.states.items()]
-    if not updates:
+    if not traced.states:
         return
     if postgres():
-        await _save_pg(updates)
+        encode = STATES.encode
+        await _save_pg([(row.id, row.version, encode(state), state.last_time, ids_by_serial.get(traced.last_serial[a]))
+                        for a, (row, state) in traced.states.items()])
         return
-    for state_id, version, data, last_time, last_id in updates:
-        n = await FundTraceState.filter(id=state_id, version=version).update(
-            state=data, last_occurred_at=last_time, last_transaction_id=last_id, version=version + 1)
+    for a, (row, state) in traced.states.items():
+        n = await FundTraceState.filter(id=row.id, version=row.version).update(
+            state=state.to_dict(), last_occurred_at=state.last_time,
+            last_transaction_id=ids_by_serial.get(traced.last_serial[a]), version=row.version + 1)
         if n != 1:
-            raise StateConflict(f"tracing state {state_id} changed concurrently")
+            raise StateConflict(f"tracing state {row.id} changed concurrently")
 
 
-async def _save_pg(updates: Iterable[tuple[int, int, dict[str, object], datetime | None, int | None]]) -> None:
+async def _save_pg(updates: Iterable[tuple[int, int, str, datetime | None, int | None]]) -> None:
     """One UPDATE … FROM unnest(…) for the whole batch; the affected-row count tells whether all matched."""
     rows = list(updates)
     ids, versions, states, lasts, last_ids = (list(c) for c in zip(*rows, strict=True))
@@ -257,6 +261,6 @@ async def _save_pg(updates: Iterable[tuple[int, int, dict[str, object], datetime
            "FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $4::timestamptz[], $5::bigint[]) "
            "AS v(id, version, state, last_at, last_id) WHERE s.id = v.id AND s.version = v.version")
     conn = connections.get("default")
-    matched, _ = await conn.execute_query(sql, [ids, versions, [json.dumps(x) for x in states], lasts, last_ids])
+    matched, _ = await conn.execute_query(sql, [ids, versions, states, lasts, last_ids])
     if matched != len(rows):
         raise StateConflict(f"{len(rows) - matched} tracing state(s) changed concurrently")
