@@ -23,6 +23,7 @@ from core.config import current_settings
 from core.db import close_db, init_db
 from core.heap import freeze_startup_heap
 from core.ledger.runtime import ledger_runtime
+from core.monitoring.violation_feed import violation_feed
 from plugins.runtime import plugin_runtime
 from schema.callbacks import payment_callback
 from schema.context import Context, authenticate_connection, bearer, build_context
@@ -80,6 +81,7 @@ def create_app(*, manage_db: bool = True) -> Starlette:
                     freeze_startup_heap()
                 yield
         finally:
+            await violation_feed().close()  # the ledger runtime closes the ledger's feed
             if manage_db:
                 await close_db()
 

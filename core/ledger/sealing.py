@@ -16,7 +16,6 @@ complete are stored with the block, so proofs never recompute the tree.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from core.ledger.merkle import load_compact_range, root
 from core.ledger.models import LedgerBlock, LedgerLock, LedgerTransaction
 from core.ledger.nodes import DbNodeStore
 from core.oplog import service as oplog
+from core.polling import PollingTask
 
 log = logging.getLogger("lendline.ledger")
 LOCK_ID = 1
@@ -128,28 +128,23 @@ async def seal_on_demand(actor: Actor, request_id: str = "") -> list[LedgerBlock
     return blocks
 
 
-class PeriodicSealer:
+class PeriodicSealer(PollingTask):
     """The in-process sealer the app runs in its lifespan (several processes may each run one).
 
     Checks every ``interval`` seconds whether a block is due and seals it; failures are logged and
-    retried on the next tick, never raised into the app.
+    retried on the next tick, never raised into the app (`core.polling`).
     """
 
     def __init__(self, interval: float | None = None, policy: SealPolicy | None = None) -> None:
         self.policy = policy or SealPolicy.from_settings()
-        self.interval = interval if interval is not None else min(1.0, max(0.05, self.policy.max_age.total_seconds()))
-        self._task: asyncio.Task[None] | None = None
+        super().__init__("ledger-sealer", interval if interval is not None
+                         else min(1.0, max(0.05, self.policy.max_age.total_seconds())))
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="ledger-sealer")
+        self.ensure_running()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.close()
 
     async def tick(self) -> list[LedgerBlock]:
         """One check-and-seal round."""
@@ -157,12 +152,5 @@ class PeriodicSealer:
             return []
         return await seal_pending(policy=self.policy)
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a database hiccup must not kill the sealer; it retries next tick
-                log.exception("ledger sealing failed; retrying in %ss", self.interval)
-            await asyncio.sleep(self.interval)
+    async def poll(self) -> None:
+        await self.tick()
