@@ -491,7 +491,8 @@ class PluginHost:
         batched = {i.plugin_name for i in batch_impls}
         single_impls = [i for i in self._impls(SINGLE_HOOK) if i.plugin_name not in batched]
         invoker = self._invoker
-        calls = [invoker.call_quietly(i, BATCH_HOOK, Family.DETECTOR, {"transactions": list(transactions)},
+        batch = tuple(transactions)  # one immutable sequence shared by every batch detector
+        calls = [invoker.call_quietly(i, BATCH_HOOK, Family.DETECTOR, {"transactions": batch},
                                       _classifications(n)) for i in batch_impls]
         calls += [invoker.call_quietly(i, SINGLE_HOOK, Family.DETECTOR, {"transaction": t}, _optional_classification)
                   for i in single_impls for t in transactions]
