@@ -21,7 +21,6 @@ Statements run on tortoise's current connection, so they are part of the caller'
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -65,11 +64,6 @@ async def insert_unnest(table: str, columns: Sequence[tuple[str, str]], rows: Se
 
 async def select_dicts(sql: str, values: Sequence[Any]) -> list[dict[str, Any]]:
     return list(await connections.get("default").execute_query_dict(sql, list(values)))
-
-
-def jsonb(value: Any) -> Any:
-    """asyncpg returns jsonb as text."""
-    return json.loads(value) if isinstance(value, str) else value
 
 
 async def rows_where_any(table: str, columns: Sequence[str], key: str, keys: Sequence[Any], pgtype: str,

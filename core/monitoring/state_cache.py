@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from core.monitoring.tracing import TracingState
@@ -57,8 +58,13 @@ class StateCache:
         if len(self._items) > self._max:
             self._items.popitem(last=False)
 
-    def parse(self, text: str) -> TracingState:
-        """The state stored as `text` (validated by `TracingState.from_dict` when first seen)."""
+    def parse(self, text: str | Mapping[str, Any]) -> TracingState:
+        """The state stored as `text` (validated by `TracingState.from_dict` when first seen).
+
+        A decoded dict (what SQLite's JSON column returns) is parsed directly, without the cache.
+        """
+        if not isinstance(text, str):
+            return TracingState.from_dict(text)
         state = self._items.get(text)
         if state is not None:
             self.hits += 1

@@ -104,13 +104,12 @@ async def _locked(accounts: list[str]) -> list[StateRow]:
     if postgres():
         rows = await select_dicts(f"SELECT {_STATE_COLUMNS} FROM fund_trace_state WHERE account_no = ANY($1::text[]) "
                                   "ORDER BY account_no FOR UPDATE", [accounts])
-        parse = STATES.parse  # asyncpg hands jsonb back as text: the cache's key
-        return [StateRow(r["id"], r["account_no"], r["customer_no"], r["method"],
-                         parse(r["state"]) if isinstance(r["state"], str) else TracingState.from_dict(r["state"]),
-                         r["version"]) for r in rows]
-    rows = await FundTraceState.filter(account_no__in=accounts).order_by("account_no").values(
-        "id", "account_no", "customer_no", "method", "state", "version")
-    return [StateRow(**(r | {"state": TracingState.from_dict(r["state"])})) for r in rows]
+    else:
+        rows = await FundTraceState.filter(account_no__in=accounts).order_by("account_no").values(
+            "id", "account_no", "customer_no", "method", "state", "version")
+    parse = STATES.parse  # asyncpg hands jsonb back as text, the cache's key; SQLite a decoded dict
+    return [StateRow(r["id"], r["account_no"], r["customer_no"], r["method"], parse(r["state"]), r["version"])
+            for r in rows]
 
 
 async def lock_states(first_of_account: dict[str, tuple[str, Method]]) -> dict[str, StateRow]:
